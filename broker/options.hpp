@@ -1,0 +1,62 @@
+#pragma once
+// broker/options: the broker's behaviour switches and limits, as typed values.
+// Owns: defaults of every broker limit. Must not use: TOML (app/ maps the config file onto this).
+// Thread safety: plain value; copied into the broker at start-up.
+
+#include <cstdint>
+#include <string>
+
+#include "mqtt/packet.hpp"
+
+namespace thinggate::broker {
+
+/// GATEWAY-SEMANTICS.md §3: standard MQTT or AWS IoT Core's documented deviations.
+enum class compat_profile {
+    mqtt,
+    aws_iot,
+};
+
+/// What happens to a connection whose unwritten output exceeds its outbound budget.
+enum class slow_consumer_policy {
+    disconnect, ///< close it (v5: DISCONNECT 0x97 quota exceeded) — the default
+    drop_qos0,  ///< drop new QoS 0 deliveries (counted); QoS 1/2 wait in the session queue
+};
+
+/// Every limit is configurable (docs/configuration.md, [limits]); 0 means "no limit" only where said.
+struct limits {
+    std::uint32_t max_packet_size = 1024 * 1024;      ///< both ways; advertised in CONNACK (v5)
+    std::uint16_t receive_maximum = 1024;             ///< inbound QoS 1/2 window we grant clients
+    std::uint16_t max_inflight_out = 1024;            ///< cap on outbound window (client's Receive Maximum)
+    std::uint32_t max_queued_messages = 10'000;       ///< per session, offline or over the window
+    std::uint64_t max_queued_bytes = 64ull << 20;     ///< per session
+    std::uint32_t max_subscriptions = 10'000;         ///< per session (0 = unlimited)
+    std::uint32_t max_filters_per_subscribe = 0;      ///< 0 = unlimited (aws-iot: 8)
+    std::uint32_t max_topic_length = 65535;           ///< bytes, names and filters
+    std::uint32_t max_topic_levels = 128;             ///< number of '/'-separated levels
+    std::uint32_t max_client_id_length = 256;         ///< bytes (aws-iot: 128)
+    std::uint32_t max_connections = 100'000;          ///< per process (0 = unlimited)
+    std::uint64_t outbound_budget_bytes = 4ull << 20; ///< unwritten bytes per connection
+    slow_consumer_policy slow_consumer = slow_consumer_policy::disconnect;
+    std::uint16_t max_keep_alive = 65535;             ///< seconds; larger requests are lowered (v5 Server Keep Alive)
+    std::uint16_t min_keep_alive = 0;                 ///< seconds; 0 requests are raised when > 0 (aws-iot: 30)
+    std::uint16_t topic_alias_maximum = 64;           ///< aliases a client may set towards us (v5)
+    std::uint32_t max_session_expiry = 7 * 24 * 3600; ///< seconds
+    std::uint32_t max_message_expiry = 0;             ///< seconds, 0 = as the publisher says
+    mqtt::qos maximum_qos = mqtt::qos::exactly_once;  ///< aws-iot: at_least_once
+    bool retain_available = true;
+    bool wildcard_subscriptions = true;
+    bool shared_subscriptions = true;
+    bool subscription_identifiers = true;             ///< aws-iot: false
+};
+
+struct options {
+    compat_profile compat = compat_profile::mqtt;
+    limits lim;
+    /// Prefix of client identifiers the broker assigns to clients that send an empty one.
+    std::string assigned_id_prefix = "auto-";
+};
+
+/// The limits the aws-iot profile starts from (GATEWAY-SEMANTICS.md §3); config may override each.
+limits aws_iot_limits() noexcept;
+
+} // namespace thinggate::broker

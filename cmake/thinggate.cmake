@@ -1,0 +1,33 @@
+# thinggate_module(<name> DEPS <targets...>)
+# One folder = one static library thinggate_<name>, alias thinggate::<name>. Sources are globbed
+# (CONFIGURE_DEPENDS), so adding a file needs no edit here. The library's main() files, if any,
+# live elsewhere (app/main.cpp is excluded from the library and built by tools/ or app/).
+function(thinggate_module name)
+    cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+    file(GLOB sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/${name}/*.cpp")
+    list(FILTER sources EXCLUDE REGEX ".*/main\\.cpp$")
+    if(sources)
+        add_library(thinggate_${name} STATIC ${sources})
+        target_include_directories(thinggate_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+        target_link_libraries(thinggate_${name} PUBLIC ${ARG_DEPS})
+    else()
+        add_library(thinggate_${name} INTERFACE)
+        target_include_directories(thinggate_${name} INTERFACE ${PROJECT_SOURCE_DIR})
+        target_link_libraries(thinggate_${name} INTERFACE ${ARG_DEPS})
+    endif()
+    add_library(thinggate::${name} ALIAS thinggate_${name})
+endfunction()
+
+# thinggate_unit_tests(<module> DEPS <targets...>)
+# tests/unit/<module>/*_test.cpp -> one doctest executable unit_<module>, ctest label "unit".
+function(thinggate_unit_tests module)
+    cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+    file(GLOB sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/unit/${module}/*_test.cpp")
+    if(NOT sources)
+        return()
+    endif()
+    add_executable(unit_${module} ${sources})
+    target_link_libraries(unit_${module} PRIVATE ${ARG_DEPS} thinggate_test_main)
+    add_test(NAME unit_${module} COMMAND unit_${module})
+    set_tests_properties(unit_${module} PROPERTIES LABELS unit TIMEOUT 300)
+endfunction()

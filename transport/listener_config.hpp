@@ -1,0 +1,34 @@
+#pragma once
+// transport/listener_config: what one listener is, as a typed value (app/ fills it from TOML).
+// Thread safety: plain value.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace thinggate::transport {
+
+enum class listener_kind {
+    tcp, ///< plain MQTT; for local development and test rigs only
+    tls, ///< mutual TLS: TLS 1.2/1.3, client certificate required
+};
+
+enum class tls_version {
+    tls1_2,
+    tls1_3,
+};
+
+struct listener_config {
+    std::string name;                 ///< unique, used in logs
+    listener_kind kind = listener_kind::tls;
+    std::string address = "127.0.0.1"; ///< IPv4 or IPv6 literal ("::1", "0.0.0.0", "::")
+    std::uint16_t port = 8883;         ///< 0 = pick a free port (tests); the chosen port is logged
+    // TLS only:
+    std::string ca_file;               ///< PEM bundle of CAs that client certificates must chain to
+    std::string cert_file;             ///< server certificate chain (PEM)
+    std::string key_file;              ///< server private key (PEM); must not be group/world readable
+    tls_version min_tls = tls_version::tls1_2;
+    std::vector<std::string> alpn;     ///< accepted ALPN protocols; empty = any or none
+};
+
+} // namespace thinggate::transport
