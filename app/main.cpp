@@ -1,0 +1,103 @@
+// thinggate: the gateway daemon. `thinggate [--config FILE]`; with no config, the embedded default.
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/config.hpp"
+#include "auth/pki.hpp"
+#include "broker/broker.hpp"
+#include "core/log.hpp"
+#include "transport/server.hpp"
+#include "transport/shard_pool.hpp"
+#include "transport/signals.hpp"
+
+namespace po = boost::program_options;
+using namespace thinggate;
+
+namespace {
+
+constexpr int exit_usage = 2;
+constexpr int exit_startup = 1;
+
+/// Creates the data dir (0700) and, when the config uses it, the development PKI inside it.
+void prepare_data_dir(const app::config& cfg) {
+    std::filesystem::create_directories(cfg.data_dir);
+    std::filesystem::permissions(cfg.data_dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+    if (cfg.dev_pki) {
+        auto pki = auth::ensure_dev_pki(cfg.data_dir, cfg.dev_thing);
+        spdlog::info("development PKI in {} (device certificate {} for thing '{}') - for development only",
+                     pki.ca_cert.parent_path().string(), pki.device_cert.filename().string(), cfg.dev_thing);
+    }
+}
+
+int run(const app::config& cfg) {
+    core::init_logging(cfg.log_level);
+    for (const auto& w : cfg.warnings) {
+        spdlog::warn("{}", w);
+    }
+    prepare_data_dir(cfg);
+
+    const unsigned shards = cfg.shards != 0 ? cfg.shards : std::max(1u, std::thread::hardware_concurrency());
+    transport::shard_pool pool(shards);
+    broker::broker b(cfg.broker, pool);
+    transport::server server(b, pool, cfg.listeners);
+    pool.start();
+    server.start();
+    for (const auto& l : cfg.listeners) {
+        // Stable format: tests and scripts read the port of a port-0 listener from this line.
+        spdlog::info("listening name={} kind={} address={} port={}", l.name,
+                     l.kind == transport::listener_kind::tls ? "tls" : "tcp", l.address, server.port(l.name));
+    }
+    b.start();
+    spdlog::info("thinggate ready: {} shard(s), compat profile {}", shards,
+                 cfg.broker.compat == broker::compat_profile::aws_iot ? "aws-iot" : "mqtt");
+    transport::run_until_signal(server, pool, [] { spdlog::info("SIGHUP: reloading TLS certificates"); });
+    spdlog::info("thinggate stopped");
+    return EXIT_SUCCESS;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    po::options_description desc("Usage: thinggate [--config FILE]\n\nOptions");
+    desc.add_options()
+            ("help,h", "show this help")
+            ("config,c", po::value<std::string>(), "TOML configuration file (docs/configuration.md); "
+                                                   "without it the embedded default runs: data dir ./var, development PKI, "
+                                                   "mutual TLS on 127.0.0.1:8883")
+            ("check-config", "validate the configuration and exit");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "thinggate: " << e.what() << "\n" << desc << "\n";
+        return exit_usage;
+    }
+    if (vm.count("help") != 0) {
+        std::cout << desc << "\n";
+        return EXIT_SUCCESS;
+    }
+    app::config cfg;
+    try {
+        cfg = vm.count("config") != 0 ? app::load_config(vm["config"].as<std::string>()) : app::default_config();
+    } catch (const app::config_error& e) {
+        std::cerr << "thinggate: configuration error\n" << e.what() << "\n";
+        return exit_usage;
+    }
+    if (vm.count("check-config") != 0) {
+        std::cout << "configuration OK\n";
+        return EXIT_SUCCESS;
+    }
+    try {
+        return run(cfg);
+    } catch (const std::exception& e) {
+        spdlog::critical("start-up failed: {}", e.what());
+        std::cerr << "thinggate: " << e.what() << "\n";
+        return exit_startup;
+    }
+}

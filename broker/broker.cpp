@@ -1,0 +1,421 @@
+#include "broker/broker.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/broker_impl.hpp"
+#include "broker/client_machine.hpp"
+#include "mqtt/topic.hpp"
+
+namespace thinggate::broker {
+
+namespace {
+
+/// Splits "$share/g/f" into (g, f); a normal filter gives ("", filter).
+std::pair<std::string_view, std::string_view> split_filter(std::string_view full) noexcept {
+    if (auto shared = mqtt::parse_shared(full)) {
+        return {shared->group, shared->filter};
+    }
+    return {{}, full};
+}
+
+std::size_t delivery_bytes(const queued_delivery& d) noexcept {
+    return d.msg->payload.size() + d.msg->topic.size();
+}
+
+} // namespace
+
+broker::impl::impl(options o, runtime& r)
+    : opts(std::move(o))
+    , rt(r)
+    , shard_states(r.shard_count()) {
+    match_opts.hash_matches_parent = opts.compat != compat_profile::aws_iot;
+}
+
+// ---------------------------------------------------------------- sessions
+
+void broker::impl::open_session(client_machine& c, const std::string& client_id, bool clean_start) {
+    const shard_id me = rt.current_shard();
+    std::unique_lock lock(sessions_mutex);
+    auto it = sessions.find(client_id);
+    if (it == sessions.end()) {
+        auto s = std::make_shared<session>(client_id, ++next_key, me);
+        sessions.emplace(client_id, s);
+        claims[s.get()] = 0;
+        lock.unlock();
+        c.on_session_ready(std::move(s), false);
+        return;
+    }
+    session_ptr old = it->second;
+    if (clean_start) {
+        // The old session ends [MQTT-3.1.2-4]; its connection (if any) is taken over.
+        auto s = std::make_shared<session>(client_id, ++next_key, me);
+        it->second = s;
+        claims.erase(old.get());
+        claims[s.get()] = 0;
+        lock.unlock();
+        rt.post(old->shard.load(), [this, old] {
+            if (old->client != nullptr) {
+                old->client->kick(mqtt::reason_code::session_taken_over);
+            }
+            end_session(old);
+        });
+        c.on_session_ready(std::move(s), false);
+        return;
+    }
+    const std::uint64_t claim = ++next_claim;
+    claims[old.get()] = claim;
+    lock.unlock();
+    c.set_claim(claim);
+    shard_states[me].pending_connects[claim] = &c;
+    rt.post(old->shard.load(), [this, old, claim, me] { hand_over(old, claim, me); });
+}
+
+void broker::impl::hand_over(session_ptr s, std::uint64_t claim, shard_id target) {
+    const shard_id me = rt.current_shard();
+    if (s->shard.load() != me) {
+        // It moved on before we got here: follow it.
+        rt.post(s->shard.load(), [this, s, claim, target] { hand_over(s, claim, target); });
+        return;
+    }
+    if (s->client != nullptr) {
+        s->client->kick(mqtt::reason_code::session_taken_over); // detaches; will handling runs
+    }
+    if (!s->ended) {
+        // Resumed: a delayed will is not sent [MQTT-3.1.3-9].
+        ++s->generation;
+        s->pending_will.reset();
+        s->shard.store(target);
+    }
+    rt.post(target, [this, s, claim] { finish_hand_over(s, claim); });
+}
+
+void broker::impl::finish_hand_over(session_ptr s, std::uint64_t claim) {
+    const shard_id me = rt.current_shard();
+    auto& pending = shard_states[me].pending_connects;
+    auto it = pending.find(claim);
+    client_machine* c = it == pending.end() ? nullptr : it->second;
+    if (c != nullptr) {
+        pending.erase(it);
+    }
+    if (s->ended) {
+        // The session ended meanwhile (expiry or a clean-start takeover): start again.
+        if (c != nullptr) {
+            c->on_session_ready(nullptr, false);
+        }
+        return;
+    }
+    if (c == nullptr) {
+        // The claimant went away while waiting; the session stays here, offline.
+        on_detached(s);
+        return;
+    }
+    c->on_session_ready(std::move(s), true);
+}
+
+void broker::impl::on_detached(const session_ptr& s) {
+    const std::uint64_t gen = ++s->generation;
+    const shard_id me = rt.current_shard();
+    if (s->expiry_interval == 0 || shutting_down.load()) {
+        if (s->expiry_interval == 0) {
+            end_session(s);
+        }
+        return;
+    }
+    if (s->pending_will) {
+        const std::uint32_t delay = s->pending_will->props.will_delay_interval.value_or(0);
+        if (delay < s->expiry_interval) {
+            rt.post_after(me, std::chrono::seconds(delay), [this, s, gen] {
+                if (s->generation == gen && !s->ended && s->pending_will) {
+                    auto w = std::move(*s->pending_will);
+                    s->pending_will.reset();
+                    publish_will(w, s->key);
+                }
+            });
+        }
+    }
+    rt.post_after(me, std::chrono::seconds(s->expiry_interval), [this, s, gen] {
+        if (s->shard.load() != rt.current_shard()) {
+            return; // moved: its new shard owns its expiry
+        }
+        if (s->generation == gen && !s->ended && s->client == nullptr) {
+            spdlog::debug("session {} expired", s->client_id);
+            end_session(s);
+        }
+    });
+}
+
+void broker::impl::end_session(const session_ptr& s) {
+    if (s->ended) {
+        return;
+    }
+    s->ended = true;
+    {
+        std::lock_guard lock(sessions_mutex);
+        auto it = sessions.find(s->client_id);
+        if (it != sessions.end() && it->second == s) {
+            sessions.erase(it);
+        }
+        claims.erase(s.get());
+    }
+    {
+        std::unique_lock lock(subs_mutex);
+        for (const auto& [full, sub] : s->subscriptions) {
+            auto [group, filter] = split_filter(full);
+            if (index.erase(filter, group, s)) {
+                --subscription_count;
+            }
+        }
+    }
+    s->subscriptions.clear();
+    dropped += s->queue.size();
+    s->queue.clear();
+    s->queued_bytes = 0;
+    s->inflight.clear();
+    if (s->pending_will) {
+        auto w = std::move(*s->pending_will);
+        s->pending_will.reset();
+        publish_will(w, s->key);
+    }
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+bool broker::impl::subscribe(const session_ptr& s, const std::string& full_filter, const session_subscription& sub) {
+    auto [group, filter] = split_filter(full_filter);
+    subscription_data data{sub.options, sub.subscription_id};
+    bool added = false;
+    {
+        std::unique_lock lock(subs_mutex);
+        added = index.insert(filter, group, s, data);
+    }
+    if (added) {
+        ++subscription_count;
+    }
+    s->subscriptions[full_filter] = sub;
+    return added;
+}
+
+bool broker::impl::unsubscribe(const session_ptr& s, std::string_view full_filter) {
+    auto it = s->subscriptions.find(full_filter);
+    if (it == s->subscriptions.end()) {
+        return false;
+    }
+    auto [group, filter] = split_filter(full_filter);
+    {
+        std::unique_lock lock(subs_mutex);
+        if (index.erase(filter, group, s)) {
+            --subscription_count;
+        }
+    }
+    s->subscriptions.erase(it);
+    return true;
+}
+
+// ---------------------------------------------------------------- routing
+
+void broker::impl::route(const message_ptr& m) {
+    ++messages_in;
+    if (m->retain && opts.lim.retain_available) {
+        std::unique_lock lock(retained_mutex);
+        retained.set(m);
+    }
+
+    // Scratch space reused per thread: no allocation per publish in steady state but the
+    // per-shard task lists that travel with the posts.
+    thread_local std::vector<route_target> targets;
+    thread_local std::unordered_map<const session*, std::size_t> seen;
+    targets.clear();
+    seen.clear();
+
+    auto add = [&](const session_ptr& s, const subscription_data& d) {
+        const auto q = static_cast<mqtt::qos>(std::min(static_cast<int>(m->qos), static_cast<int>(d.options.max_qos)));
+        const bool retain = d.options.retain_as_published && m->retain;
+        auto [it, inserted] = seen.try_emplace(s.get(), targets.size());
+        if (inserted) {
+            targets.push_back(route_target{s, q, retain, {}});
+        }
+        auto& t = targets[it->second];
+        // Overlapping subscriptions: one delivery, the highest QoS, every identifier [MQTT-3.3.4-2..5].
+        if (q > t.qos) {
+            t.qos = q;
+        }
+        t.retain = t.retain || retain;
+        if (d.subscription_id != 0) {
+            t.subscription_ids.push_back(d.subscription_id);
+        }
+    };
+
+    {
+        std::shared_lock lock(subs_mutex);
+        index.match(
+                m->topic,
+                match_opts,
+                [&](const session_ptr& s, const subscription_data& d) {
+                    if (d.options.no_local && s->key == m->origin) {
+                        return; // [MQTT-3.8.3-3]
+                    }
+                    add(s, d);
+                },
+                [&](const shared_group<session_ptr>& g) {
+                    const std::size_t n = g.members.size();
+                    if (n == 0) {
+                        return;
+                    }
+                    // Round robin, preferring a connected member.
+                    const std::size_t start = g.next.fetch_add(1, std::memory_order_relaxed);
+                    const auto* pick = &g.members[start % n];
+                    for (std::size_t i = 0; i < n; ++i) {
+                        const auto& cand = g.members[(start + i) % n];
+                        if (cand.first->online.load(std::memory_order_relaxed)) {
+                            pick = &cand;
+                            break;
+                        }
+                    }
+                    add(pick->first, pick->second);
+                });
+    }
+    if (targets.empty()) {
+        return;
+    }
+    // One post per target shard, not one per subscriber.
+    const std::uint32_t shards = rt.shard_count();
+    thread_local std::vector<std::vector<route_target>> per_shard;
+    per_shard.resize(shards);
+    for (auto& t : targets) {
+        per_shard[t.s->shard.load(std::memory_order_acquire) % shards].push_back(std::move(t));
+    }
+    for (shard_id i = 0; i < shards; ++i) {
+        if (per_shard[i].empty()) {
+            continue;
+        }
+        rt.post(i, [this, m, batch = std::move(per_shard[i])]() mutable {
+            for (auto& t : batch) {
+                deliver(std::move(t), m);
+            }
+        });
+        per_shard[i] = {};
+    }
+}
+
+void broker::impl::deliver(route_target t, const message_ptr& m) {
+    session& s = *t.s;
+    const shard_id home = s.shard.load(std::memory_order_acquire);
+    if (home != rt.current_shard()) {
+        rt.post(home, [this, t = std::move(t), m]() mutable { deliver(std::move(t), m); });
+        return;
+    }
+    if (s.ended) {
+        return;
+    }
+    if (m->expired(rt.now())) {
+        ++dropped;
+        return;
+    }
+    queued_delivery d{m, t.qos, t.retain, std::move(t.subscription_ids)};
+    if (s.client != nullptr) {
+        s.client->deliver(std::move(d));
+        return;
+    }
+    if (d.qos == mqtt::qos::at_most_once) {
+        ++dropped; // QoS 0 is not queued for offline sessions
+        return;
+    }
+    enqueue(s, std::move(d));
+}
+
+void broker::impl::enqueue(session& s, queued_delivery d) {
+    const auto& lim = opts.lim;
+    const std::size_t bytes = delivery_bytes(d);
+    if ((lim.max_queued_messages != 0 && s.queue.size() >= lim.max_queued_messages) ||
+        (lim.max_queued_bytes != 0 && s.queued_bytes + bytes > lim.max_queued_bytes)) {
+        ++dropped;
+        spdlog::debug("session {}: queue full ({} messages), message to {} dropped", s.client_id, s.queue.size(), d.msg->topic);
+        return;
+    }
+    s.queued_bytes += bytes;
+    s.queue.push_back(std::move(d));
+}
+
+void broker::impl::publish_will(const mqtt::will_message& w, std::uint64_t origin) {
+    auto m = std::make_shared<message>();
+    m->topic = w.topic;
+    m->payload = w.payload;
+    m->qos = w.qos;
+    m->retain = w.retain;
+    m->origin = origin;
+    m->props.payload_format_indicator = w.props.payload_format_indicator;
+    m->props.content_type = w.props.content_type;
+    m->props.response_topic = w.props.response_topic;
+    m->props.correlation_data = w.props.correlation_data;
+    m->props.user_properties = w.props.user_properties;
+    if (w.props.message_expiry_interval) {
+        m->expires_at = rt.now() + std::chrono::seconds(*w.props.message_expiry_interval);
+    }
+    route(m);
+}
+
+// ---------------------------------------------------------------- public facade
+
+broker::broker(options opts, runtime& rt)
+    : impl_(std::make_unique<impl>(std::move(opts), rt)) {}
+
+broker::~broker() = default;
+
+const options& broker::opts() const noexcept { return impl_->opts; }
+
+runtime& broker::rt() noexcept { return impl_->rt; }
+
+bool broker::try_admit_connection() noexcept {
+    const auto max = impl_->opts.lim.max_connections;
+    auto current = impl_->connections.load();
+    do {
+        if (max != 0 && current >= max) {
+            return false;
+        }
+    } while (!impl_->connections.compare_exchange_weak(current, current + 1));
+    return true;
+}
+
+void broker::release_connection() noexcept { --impl_->connections; }
+
+broker_stats broker::stats() const {
+    broker_stats s;
+    s.connections = impl_->connections.load();
+    {
+        std::lock_guard lock(impl_->sessions_mutex);
+        s.sessions = impl_->sessions.size();
+    }
+    s.subscriptions = impl_->subscription_count.load();
+    {
+        std::shared_lock lock(impl_->retained_mutex);
+        s.retained = impl_->retained.size();
+    }
+    s.messages_in = impl_->messages_in.load();
+    s.messages_out = impl_->messages_out.load();
+    s.dropped = impl_->dropped.load();
+    return s;
+}
+
+void broker::start() {
+    // Sweep expired retained messages once a minute on shard 0.
+    struct sweeper {
+        impl* b;
+        void operator()() const {
+            if (b->shutting_down.load()) {
+                return;
+            }
+            {
+                std::unique_lock lock(b->retained_mutex);
+                b->retained.purge_expired(b->rt.now());
+            }
+            b->rt.post_after(0, std::chrono::seconds(60), sweeper{b});
+        }
+    };
+    impl_->rt.post_after(0, std::chrono::seconds(60), sweeper{impl_.get()});
+}
+
+void broker::begin_shutdown() noexcept { impl_->shutting_down = true; }
+
+} // namespace thinggate::broker

@@ -1,0 +1,843 @@
+#include "broker/client.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/client_machine.hpp"
+#include "mqtt/topic.hpp"
+
+namespace thinggate::broker {
+
+namespace {
+
+constexpr std::chrono::milliseconds connect_timeout{10'000};
+constexpr std::size_t input_shrink_threshold = 64 * 1024;
+
+mqtt::qos min_qos(mqtt::qos a, mqtt::qos b) noexcept { return a < b ? a : b; }
+
+std::string random_client_id(std::string_view prefix) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(prefix);
+    for (int i = 0; i < 2; ++i) {
+        auto v = rng();
+        for (int k = 0; k < 16; ++k) {
+            id.push_back(hex[(v >> (k * 4)) & 0xF]);
+        }
+    }
+    return id;
+}
+
+bool has_wildcard(std::string_view filter) noexcept {
+    return filter.find_first_of("+#") != std::string_view::npos;
+}
+
+} // namespace
+
+client_machine::client_machine(broker::impl& b, shard_id shard, connection_io& io, connection_info info)
+    : b_(b)
+    , shard_(shard)
+    , io_(io)
+    , info_(std::move(info)) {}
+
+client_machine::~client_machine() { on_connection_lost(); }
+
+// ---------------------------------------------------------------- input
+
+std::span<std::uint8_t> client_machine::prepare_input(std::size_t min_size) {
+    if (in_begin_ == in_end_) {
+        in_begin_ = in_end_ = 0;
+        if (in_.size() > input_shrink_threshold) {
+            in_.clear();
+            in_.shrink_to_fit(); // a large packet passed; do not keep its buffer while idle
+        }
+    }
+    if (in_.size() - in_end_ < min_size) {
+        if (in_begin_ > 0) {
+            std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+            in_end_ -= in_begin_;
+            in_begin_ = 0;
+        }
+        if (in_.size() - in_end_ < min_size) {
+            in_.resize(in_end_ + min_size);
+        }
+    }
+    return {in_.data() + in_end_, in_.size() - in_end_};
+}
+
+void client_machine::commit_input(std::size_t n) {
+    in_end_ += n;
+    process_input();
+}
+
+void client_machine::process_input() {
+    while (!closing_ && !paused_ && in_begin_ < in_end_) {
+        mqtt::frame_header h;
+        const std::span<const std::uint8_t> avail{in_.data() + in_begin_, in_end_ - in_begin_};
+        auto status = mqtt::parse_frame(avail, b_.opts.lim.max_packet_size, h);
+        if (!status) {
+            fail(static_cast<mqtt::reason_code>(status.error().value()));
+            return;
+        }
+        if (*status == mqtt::frame_status::incomplete) {
+            return;
+        }
+        if (state_ == state::awaiting_connect && h.type() != mqtt::packet_type::connect) {
+            // The first packet must be CONNECT [MQTT-3.1.0-1].
+            spdlog::debug("{}: first packet is {}, closing", info_.remote_address, mqtt::to_string(h.type()));
+            close_connection(false);
+            return;
+        }
+        auto body = avail.subspan(h.header_size, h.remaining_length);
+        auto decoded = mqtt::decode(h, body, version_);
+        in_begin_ += h.total_size();
+        if (!decoded) {
+            if (h.type() == mqtt::packet_type::connect && decoded.error() == mqtt::reason_code::unsupported_protocol_version) {
+                // Answer in the version the client can read: 3.1.1 return code 0x01 [MQTT-3.1.2-2].
+                version_ = mqtt::protocol_version::v311;
+                version_known_ = true;
+            }
+            fail(static_cast<mqtt::reason_code>(decoded.error().value()));
+            return;
+        }
+        dispatch(*decoded);
+    }
+}
+
+void client_machine::dispatch(mqtt::packet& p) {
+    std::visit(
+            [this](auto& pk) {
+                using T = std::decay_t<decltype(pk)>;
+                if constexpr (std::is_same_v<T, mqtt::connect>) {
+                    if (state_ != state::awaiting_connect) {
+                        fail(mqtt::reason_code::protocol_error); // second CONNECT [MQTT-3.1.0-2]
+                        return;
+                    }
+                    on_connect(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::publish>) {
+                    on_publish(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::puback>) {
+                    on_puback(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::pubrec>) {
+                    on_pubrec(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::pubrel>) {
+                    on_pubrel(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::pubcomp>) {
+                    on_pubcomp(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::subscribe>) {
+                    on_subscribe(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::unsubscribe>) {
+                    on_unsubscribe(pk);
+                } else if constexpr (std::is_same_v<T, mqtt::pingreq>) {
+                    on_pingreq();
+                } else if constexpr (std::is_same_v<T, mqtt::disconnect>) {
+                    on_disconnect(pk);
+                } else {
+                    // CONNACK, SUBACK, UNSUBACK, PINGRESP go server -> client only; AUTH needs an
+                    // authentication method we never accept.
+                    fail(mqtt::reason_code::protocol_error);
+                }
+            },
+            p);
+}
+
+// ---------------------------------------------------------------- CONNECT
+
+void client_machine::on_connect(mqtt::connect& p) {
+    version_ = p.version;
+    version_known_ = true;
+    const auto& lim = b_.opts.lim;
+
+    if (p.props.authentication_method) {
+        fail(mqtt::reason_code::bad_authentication_method); // no enhanced authentication
+        return;
+    }
+    if (p.client_id.empty()) {
+        if (!v5() && !p.clean_start) {
+            fail(mqtt::reason_code::client_identifier_not_valid); // [MQTT-3.1.3-8]
+            return;
+        }
+        p.client_id = random_client_id(b_.opts.assigned_id_prefix);
+        if (v5()) {
+            p.props.assigned_client_identifier = p.client_id; // echoed in CONNACK below
+        }
+    } else if (p.client_id.size() > lim.max_client_id_length) {
+        fail(mqtt::reason_code::client_identifier_not_valid);
+        return;
+    }
+    if (p.will) {
+        if (!topic_within_limits(p.will->topic)) {
+            fail(mqtt::reason_code::topic_name_invalid);
+            return;
+        }
+        if (p.will->qos > lim.maximum_qos) {
+            fail(mqtt::reason_code::qos_not_supported); // [MQTT-3.2.2-12]
+            return;
+        }
+        if (p.will->retain && !lim.retain_available) {
+            fail(mqtt::reason_code::retain_not_supported); // [MQTT-3.2.2-13]
+            return;
+        }
+    }
+
+    client_id_ = std::move(p.client_id);
+    keep_alive_ = p.keep_alive;
+    if (keep_alive_ > lim.max_keep_alive || (lim.max_keep_alive > 0 && keep_alive_ == 0 && lim.min_keep_alive > 0)) {
+        keep_alive_ = lim.max_keep_alive;
+    }
+    if (keep_alive_ != 0 && keep_alive_ < lim.min_keep_alive) {
+        keep_alive_ = lim.min_keep_alive;
+    }
+    if (v5()) {
+        session_expiry_ = p.props.session_expiry_interval.value_or(0);
+    } else {
+        // 3.1.1: a persistent session lasts until the configured maximum (3.1.1 has no expiry).
+        session_expiry_ = p.clean_start ? 0 : lim.max_session_expiry;
+    }
+    session_expiry_ = std::min(session_expiry_, lim.max_session_expiry);
+    out_window_ = std::min<std::uint16_t>(p.props.receive_maximum.value_or(65535), lim.max_inflight_out);
+    if (out_window_ == 0) {
+        out_window_ = 1;
+    }
+    if (p.props.maximum_packet_size) {
+        out_max_packet_ = *p.props.maximum_packet_size;
+    }
+    out_alias_max_ = p.props.topic_alias_maximum.value_or(0);
+    request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
+    will_ = std::move(p.will);
+    if (v5()) {
+        // Keep the assigned id to echo it.
+        if (p.props.assigned_client_identifier) {
+            scratch_ = *p.props.assigned_client_identifier;
+        }
+    }
+
+    state_ = state::awaiting_session;
+    paused_ = true; // packets after CONNECT wait until the session is ours
+    b_.open_session(*this, client_id_, p.clean_start);
+}
+
+void client_machine::on_session_ready(session_ptr s, bool present) {
+    if (closing_ || lost_) {
+        if (s) {
+            session_ = std::move(s);
+            detach(false);
+        }
+        return;
+    }
+    if (!s) {
+        b_.open_session(*this, client_id_, false);
+        return;
+    }
+    session_ = std::move(s);
+    auto& ss = *session_;
+    ss.client = this;
+    ss.online.store(true);
+    ++ss.generation;
+    ss.pending_will.reset(); // resumed in time: the delayed will is not sent [MQTT-3.1.3-9]
+    ss.version = version_;
+    ss.expiry_interval = session_expiry_;
+
+    const auto& lim = b_.opts.lim;
+    mqtt::connack ack;
+    ack.session_present = present;
+    ack.reason = mqtt::reason_code::success;
+    if (v5()) {
+        auto& pr = ack.props;
+        if (!scratch_.empty()) {
+            pr.assigned_client_identifier = std::move(scratch_);
+            scratch_.clear();
+        }
+        if (lim.receive_maximum != 65535) {
+            pr.receive_maximum = lim.receive_maximum;
+        }
+        if (lim.maximum_qos != mqtt::qos::exactly_once) {
+            pr.maximum_qos = static_cast<std::uint8_t>(lim.maximum_qos);
+        }
+        if (!lim.retain_available) {
+            pr.retain_available = 0;
+        }
+        pr.maximum_packet_size = lim.max_packet_size;
+        if (lim.topic_alias_maximum != 0) {
+            pr.topic_alias_maximum = lim.topic_alias_maximum;
+        }
+        if (!lim.wildcard_subscriptions) {
+            pr.wildcard_subscription_available = 0;
+        }
+        if (!lim.subscription_identifiers) {
+            pr.subscription_identifier_available = 0;
+        }
+        if (!lim.shared_subscriptions) {
+            pr.shared_subscription_available = 0;
+        }
+        pr.session_expiry_interval = session_expiry_;
+        pr.server_keep_alive = keep_alive_;
+    }
+    send(ack);
+    state_ = state::connected;
+    io_.read_timeout_changed();
+    spdlog::debug("{}: client {} connected (v{}, session present {})", info_.remote_address, client_id_,
+                  static_cast<int>(version_), present);
+
+    if (present) {
+        resend_inflight(); // [MQTT-4.4.0-1]
+    }
+    pump_queue();
+    paused_ = false;
+    process_input();
+}
+
+// ---------------------------------------------------------------- PUBLISH in
+
+bool client_machine::topic_within_limits(std::string_view topic) const noexcept {
+    const auto& lim = b_.opts.lim;
+    return topic.size() <= lim.max_topic_length && mqtt::level_count(topic) <= lim.max_topic_levels;
+}
+
+void client_machine::on_publish(mqtt::publish& p) {
+    const auto& lim = b_.opts.lim;
+    if (p.qos > lim.maximum_qos) {
+        fail(mqtt::reason_code::qos_not_supported); // [MQTT-3.3.1-8]
+        return;
+    }
+    if (p.retain && !lim.retain_available) {
+        fail(mqtt::reason_code::retain_not_supported); // [MQTT-3.3.1-10]
+        return;
+    }
+    // Topic aliases from the client [MQTT-3.3.2-7..12].
+    if (p.props.topic_alias) {
+        const auto alias = *p.props.topic_alias;
+        if (alias == 0 || alias > lim.topic_alias_maximum) {
+            fail(mqtt::reason_code::topic_alias_invalid);
+            return;
+        }
+        if (p.topic.empty()) {
+            auto it = in_aliases_.find(alias);
+            if (it == in_aliases_.end()) {
+                fail(mqtt::reason_code::protocol_error);
+                return;
+            }
+            p.topic = it->second;
+        } else {
+            in_aliases_[alias] = p.topic;
+        }
+        p.props.topic_alias.reset();
+    } else if (p.topic.empty()) {
+        fail(mqtt::reason_code::protocol_error);
+        return;
+    }
+    const auto ack_reason_for = [&](mqtt::reason_code rc) {
+        if (p.qos == mqtt::qos::at_least_once) {
+            send(mqtt::puback{p.packet_id, rc, {}});
+        } else if (p.qos == mqtt::qos::exactly_once) {
+            send(mqtt::pubrec{p.packet_id, rc, {}});
+        }
+    };
+    if (!topic_within_limits(p.topic) || p.topic.starts_with("$share/")) {
+        if (v5() && p.qos != mqtt::qos::at_most_once) {
+            ack_reason_for(mqtt::reason_code::topic_name_invalid);
+        } else {
+            fail(mqtt::reason_code::topic_name_invalid);
+        }
+        return;
+    }
+    if (p.props.payload_format_indicator.value_or(0) == 1 && !mqtt::valid_utf8(p.payload)) {
+        if (p.qos != mqtt::qos::at_most_once) {
+            ack_reason_for(mqtt::reason_code::payload_format_invalid); // [MQTT-3.3.2-4]
+        }
+        return;
+    }
+    if (p.qos == mqtt::qos::exactly_once) {
+        auto& incoming = session_->incoming_qos2;
+        if (incoming.contains(p.packet_id)) {
+            send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}}); // duplicate: not routed again
+            return;
+        }
+        if (incoming.size() >= lim.receive_maximum) {
+            fail(mqtt::reason_code::receive_maximum_exceeded); // [MQTT-3.3.4-9]
+            return;
+        }
+    }
+
+    auto m = std::make_shared<message>();
+    m->topic = std::move(p.topic);
+    m->payload = std::move(p.payload);
+    m->qos = p.qos;
+    m->retain = p.retain;
+    m->origin = session_->key;
+    std::uint32_t expiry = p.props.message_expiry_interval.value_or(0);
+    if (lim.max_message_expiry != 0 && (expiry == 0 || expiry > lim.max_message_expiry)) {
+        expiry = lim.max_message_expiry;
+    }
+    if (expiry != 0) {
+        m->expires_at = b_.rt.now() + std::chrono::seconds(expiry);
+    }
+    p.props.message_expiry_interval.reset();
+    p.props.subscription_identifiers.clear();
+    m->props = std::move(p.props);
+    const auto qos = m->qos;
+    b_.route(m);
+
+    if (qos == mqtt::qos::at_least_once) {
+        send(mqtt::puback{p.packet_id, mqtt::reason_code::success, {}});
+    } else if (qos == mqtt::qos::exactly_once) {
+        session_->incoming_qos2.insert(p.packet_id);
+        send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
+    }
+}
+
+void client_machine::on_pubrel(const mqtt::pubrel& p) {
+    const bool known = session_->incoming_qos2.erase(p.packet_id) > 0;
+    send(mqtt::pubcomp{p.packet_id, known ? mqtt::reason_code::success : mqtt::reason_code::packet_identifier_not_found, {}});
+}
+
+// ---------------------------------------------------------------- acknowledgements of our PUBLISH
+
+void client_machine::on_puback(const mqtt::puback& p) {
+    auto& inflight = session_->inflight;
+    auto it = inflight.find(p.packet_id);
+    if (it != inflight.end() && it->second.st == inflight_delivery::state::wait_puback) {
+        inflight.erase(it);
+        pump_queue();
+    }
+}
+
+void client_machine::on_pubrec(const mqtt::pubrec& p) {
+    auto& inflight = session_->inflight;
+    auto it = inflight.find(p.packet_id);
+    if (it == inflight.end() || it->second.st != inflight_delivery::state::wait_pubrec) {
+        if (it == inflight.end()) {
+            send(mqtt::pubrel{p.packet_id, mqtt::reason_code::packet_identifier_not_found, {}});
+        }
+        return;
+    }
+    if (mqtt::is_failure(p.reason)) {
+        inflight.erase(it); // the receiver refused it: done [MQTT-4.3.3-4]
+        pump_queue();
+        return;
+    }
+    it->second.st = inflight_delivery::state::wait_pubcomp;
+    it->second.d.msg.reset(); // the payload is no longer needed
+    send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}});
+}
+
+void client_machine::on_pubcomp(const mqtt::pubcomp& p) {
+    auto& inflight = session_->inflight;
+    auto it = inflight.find(p.packet_id);
+    if (it != inflight.end() && it->second.st == inflight_delivery::state::wait_pubcomp) {
+        inflight.erase(it);
+        pump_queue();
+    }
+}
+
+// ---------------------------------------------------------------- SUBSCRIBE / UNSUBSCRIBE
+
+void client_machine::on_subscribe(mqtt::subscribe& p) {
+    const auto& lim = b_.opts.lim;
+    const bool aws = b_.opts.compat == compat_profile::aws_iot;
+    std::uint32_t sub_id = 0;
+    if (!p.props.subscription_identifiers.empty()) {
+        if (!lim.subscription_identifiers) {
+            fail(mqtt::reason_code::subscription_identifiers_not_supported); // [MQTT-3.2.2-...]
+            return;
+        }
+        sub_id = p.props.subscription_identifiers.front();
+    }
+    mqtt::suback ack;
+    ack.packet_id = p.packet_id;
+    ack.reasons.reserve(p.entries.size());
+    struct retained_request {
+        std::string filter;
+        mqtt::qos qos;
+        std::uint32_t sub_id;
+    };
+    std::vector<retained_request> send_retained;
+
+    std::size_t index = 0;
+    for (auto& e : p.entries) {
+        ++index;
+        auto shared = mqtt::parse_shared(e.filter);
+        const std::string_view plain = shared ? shared->filter : std::string_view(e.filter);
+        mqtt::reason_code rc;
+        if (lim.max_filters_per_subscribe != 0 && index > lim.max_filters_per_subscribe) {
+            rc = mqtt::reason_code::quota_exceeded;
+        } else if (!topic_within_limits(e.filter)) {
+            rc = mqtt::reason_code::topic_filter_invalid;
+        } else if (shared && !lim.shared_subscriptions) {
+            rc = mqtt::reason_code::shared_subscriptions_not_supported;
+        } else if (has_wildcard(plain) && !lim.wildcard_subscriptions) {
+            rc = mqtt::reason_code::wildcard_subscriptions_not_supported;
+        } else if (lim.max_subscriptions != 0 && session_->subscriptions.size() >= lim.max_subscriptions &&
+                   !session_->subscriptions.contains(e.filter)) {
+            rc = mqtt::reason_code::quota_exceeded;
+        } else {
+            e.options.max_qos = min_qos(e.options.max_qos, lim.maximum_qos);
+            const bool added = b_.subscribe(session_, e.filter, session_subscription{e.options, sub_id});
+            rc = static_cast<mqtt::reason_code>(e.options.max_qos);
+            // Retained messages: not for shared subscriptions [MQTT-3.8.4-...], per Retain Handling.
+            const auto rh = e.options.retain_handling;
+            const bool want = !shared && (rh == 0 || (rh == 1 && added));
+            const bool allowed = !aws || !has_wildcard(plain); // aws-iot: exact filters only
+            if (want && allowed) {
+                send_retained.push_back({e.filter, e.options.max_qos, sub_id});
+            }
+        }
+        ack.reasons.push_back(rc);
+    }
+    send(ack);
+
+    const auto now = b_.rt.now();
+    for (const auto& r : send_retained) {
+        std::vector<message_ptr> found;
+        {
+            std::shared_lock lock(b_.retained_mutex);
+            b_.retained.match(r.filter, b_.match_opts, now, [&](const message_ptr& m) { found.push_back(m); });
+        }
+        for (auto& m : found) {
+            queued_delivery d{m, min_qos(m->qos, r.qos), true, {}}; // RETAIN set on these [MQTT-3.3.1-8]
+            if (r.sub_id != 0) {
+                d.subscription_ids.push_back(r.sub_id);
+            }
+            deliver(std::move(d));
+        }
+    }
+}
+
+void client_machine::on_unsubscribe(const mqtt::unsubscribe& p) {
+    mqtt::unsuback ack;
+    ack.packet_id = p.packet_id;
+    for (const auto& f : p.filters) {
+        const bool existed = b_.unsubscribe(session_, f);
+        if (v5()) {
+            ack.reasons.push_back(existed ? mqtt::reason_code::success : mqtt::reason_code::no_subscription_existed);
+        }
+    }
+    send(ack);
+}
+
+void client_machine::on_pingreq() { send(mqtt::pingresp{}); }
+
+void client_machine::on_disconnect(const mqtt::disconnect& p) {
+    if (v5() && p.props.session_expiry_interval) {
+        if (session_expiry_ == 0 && *p.props.session_expiry_interval != 0) {
+            fail(mqtt::reason_code::protocol_error); // [MQTT-3.14.2-2]
+            return;
+        }
+        session_expiry_ = std::min(*p.props.session_expiry_interval, b_.opts.lim.max_session_expiry);
+        session_->expiry_interval = session_expiry_;
+    }
+    // Reason 0x04 asks for the will; any other clean DISCONNECT discards it [MQTT-3.1.2-10].
+    clean_disconnect_ = p.reason != mqtt::reason_code::disconnect_with_will;
+    detach(!clean_disconnect_);
+    close_connection(false);
+}
+
+// ---------------------------------------------------------------- delivery out
+
+void client_machine::deliver(queued_delivery d) {
+    if (d.qos == mqtt::qos::at_most_once) {
+        const auto& lim = b_.opts.lim;
+        if (lim.outbound_budget_bytes != 0 && out_bytes_ > lim.outbound_budget_bytes) {
+            if (lim.slow_consumer == slow_consumer_policy::drop_qos0) {
+                ++b_.dropped;
+                return;
+            }
+            spdlog::info("client {}: outbound budget of {} bytes exceeded, disconnecting slow consumer", client_id_,
+                         lim.outbound_budget_bytes);
+            fail(mqtt::reason_code::quota_exceeded);
+            return;
+        }
+        send_publish(d, 0, false);
+        return;
+    }
+    auto& s = *session_;
+    if (s.inflight.size() >= out_window_ || !s.queue.empty()) {
+        b_.enqueue(s, std::move(d)); // window full: wait in order [MQTT-4.9.0-...]
+        return;
+    }
+    const auto pid = next_packet_id();
+    auto& entry = s.inflight[pid];
+    entry.d = std::move(d);
+    entry.st = entry.d.qos == mqtt::qos::at_least_once ? inflight_delivery::state::wait_puback
+                                                       : inflight_delivery::state::wait_pubrec;
+    entry.seq = s.next_seq++;
+    send_publish(entry.d, pid, false);
+}
+
+void client_machine::pump_queue() {
+    if (!session_ || closing_) {
+        return;
+    }
+    auto& s = *session_;
+    const auto now = b_.rt.now();
+    while (!s.queue.empty()) {
+        auto& front = s.queue.front();
+        if (front.qos != mqtt::qos::at_most_once && s.inflight.size() >= out_window_) {
+            return;
+        }
+        queued_delivery d = std::move(front);
+        s.queue.pop_front();
+        s.queued_bytes -= std::min<std::uint64_t>(s.queued_bytes, d.msg->payload.size() + d.msg->topic.size());
+        if (d.msg->expired(now)) {
+            ++b_.dropped;
+            continue;
+        }
+        if (d.qos == mqtt::qos::at_most_once) {
+            send_publish(d, 0, false);
+            continue;
+        }
+        const auto pid = next_packet_id();
+        auto& entry = s.inflight[pid];
+        entry.d = std::move(d);
+        entry.st = entry.d.qos == mqtt::qos::at_least_once ? inflight_delivery::state::wait_puback
+                                                           : inflight_delivery::state::wait_pubrec;
+        entry.seq = s.next_seq++;
+        send_publish(entry.d, pid, false);
+    }
+}
+
+void client_machine::resend_inflight() {
+    auto& s = *session_;
+    std::vector<std::pair<std::uint64_t, std::uint16_t>> order;
+    order.reserve(s.inflight.size());
+    for (const auto& [pid, e] : s.inflight) {
+        order.emplace_back(e.seq, pid);
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [seq, pid] : order) {
+        auto& e = s.inflight[pid];
+        if (e.st == inflight_delivery::state::wait_pubcomp) {
+            send(mqtt::pubrel{pid, mqtt::reason_code::success, {}});
+        } else {
+            send_publish(e.d, pid, true); // DUP on redelivery [MQTT-3.3.1-1]
+        }
+    }
+}
+
+std::uint16_t client_machine::next_packet_id() {
+    auto& s = *session_;
+    for (;;) {
+        s.last_packet_id = static_cast<std::uint16_t>(s.last_packet_id + 1);
+        if (s.last_packet_id != 0 && !s.inflight.contains(s.last_packet_id)) {
+            return s.last_packet_id;
+        }
+    }
+}
+
+void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup) {
+    const message& m = *d.msg;
+    mqtt::publish head;
+    head.qos = d.qos;
+    head.retain = d.retain;
+    head.dup = dup;
+    head.packet_id = packet_id;
+    if (v5()) {
+        head.props = m.props;
+        head.props.subscription_identifiers = d.subscription_ids;
+        if (m.expires_at) {
+            const auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - b_.rt.now()).count();
+            head.props.message_expiry_interval = static_cast<std::uint32_t>(std::max<long long>(left, 1));
+        }
+        // Outbound topic aliases, when the client accepts them [MQTT-3.3.2-...].
+        bool aliased = false;
+        if (out_alias_max_ != 0 && !dup) {
+            auto it = out_aliases_.find(m.topic);
+            if (it != out_aliases_.end()) {
+                head.props.topic_alias = it->second;
+                aliased = true;
+            } else if (out_aliases_.size() < out_alias_max_) {
+                const auto alias = static_cast<std::uint16_t>(out_aliases_.size() + 1);
+                out_aliases_.emplace(m.topic, alias);
+                head.props.topic_alias = alias;
+            }
+        }
+        if (!aliased) {
+            head.topic = m.topic;
+        }
+    } else {
+        head.topic = m.topic;
+    }
+    out_frame f;
+    mqtt::encode_publish_head(head, m.payload.size(), version_, f.head);
+    if (f.head.size() + m.payload.size() > out_max_packet_) {
+        // Larger than the client accepts: discarded as if sent [MQTT-3.1.2-25].
+        ++b_.dropped;
+        if (packet_id != 0) {
+            session_->inflight.erase(packet_id);
+        }
+        return;
+    }
+    f.body = m.payload;
+    f.keep = d.msg;
+    out_bytes_ += f.size();
+    out_.push_back(std::move(f));
+    ++b_.messages_out;
+    io_.wake_writer();
+}
+
+// ---------------------------------------------------------------- output, errors, close
+
+void client_machine::send(const mqtt::packet& p) {
+    out_frame f;
+    mqtt::encode(p, version_, f.head);
+    out_bytes_ += f.size();
+    out_.push_back(std::move(f));
+    io_.wake_writer();
+}
+
+bool client_machine::take_output(std::vector<out_frame>& out) {
+    if (out_.empty()) {
+        return false;
+    }
+    for (auto& f : out_) {
+        out.push_back(std::move(f));
+    }
+    out_.clear();
+    return true;
+}
+
+void client_machine::output_written(std::size_t n) {
+    out_bytes_ -= std::min(out_bytes_, n);
+}
+
+std::chrono::milliseconds client_machine::read_timeout() const noexcept {
+    if (state_ != state::connected) {
+        return connect_timeout;
+    }
+    // 1.5 x keep-alive [MQTT-3.1.2-24]; 0 disables it.
+    return std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500);
+}
+
+void client_machine::on_read_timeout() {
+    if (closing_) {
+        return;
+    }
+    spdlog::debug("{}: client {} keep-alive timeout", info_.remote_address, client_id_);
+    fail(mqtt::reason_code::keep_alive_timeout);
+}
+
+void client_machine::fail(mqtt::reason_code rc) {
+    if (closing_) {
+        return;
+    }
+    spdlog::debug("{}: client '{}' closing: {}", info_.remote_address, client_id_, mqtt::to_string(rc));
+    if (state_ == state::awaiting_connect) {
+        // CONNACK with the reason when we know which version the client reads [MQTT-3.2.2-...].
+        if (version_known_) {
+            mqtt::connack ack;
+            ack.reason = rc;
+            if (v5() || mqtt::to_v311_connack(rc) != 0) {
+                send(ack);
+            }
+        }
+    } else if (v5() && state_ == state::connected) {
+        send(mqtt::disconnect{rc, {}});
+    }
+    detach(true);
+    close_connection(true);
+}
+
+void client_machine::kick(mqtt::reason_code reason) {
+    if (closing_) {
+        return;
+    }
+    if (v5()) {
+        send(mqtt::disconnect{reason, {}}); // 0x8E session taken over [MQTT-3.1.4-3]
+    }
+    detach(true); // the old connection's will is published
+    close_connection(true);
+}
+
+void client_machine::on_server_shutdown() {
+    if (closing_) {
+        return;
+    }
+    if (v5() && state_ == state::connected) {
+        send(mqtt::disconnect{mqtt::reason_code::server_shutting_down, {}});
+    }
+    detach(false);
+    close_connection(true);
+}
+
+void client_machine::close_connection(bool flush) {
+    if (closing_) {
+        return;
+    }
+    closing_ = true;
+    io_.close(flush);
+}
+
+void client_machine::on_connection_lost() {
+    if (lost_) {
+        return;
+    }
+    lost_ = true;
+    closing_ = true;
+    if (claim_ != 0) {
+        b_.shard_states[shard_].pending_connects.erase(claim_);
+        claim_ = 0;
+    }
+    detach(!clean_disconnect_);
+}
+
+void client_machine::detach(bool publish_will) {
+    if (!session_) {
+        will_.reset();
+        return;
+    }
+    session_ptr s = std::move(session_);
+    session_.reset();
+    if (s->client == this) {
+        s->client = nullptr;
+        s->online.store(false);
+        if (publish_will && will_) {
+            const std::uint32_t delay = v5() ? will_->props.will_delay_interval.value_or(0) : 0;
+            if (delay == 0 || s->expiry_interval == 0) {
+                b_.publish_will(*will_, s->key);
+            } else {
+                s->pending_will = std::move(will_);
+            }
+        }
+        will_.reset();
+        b_.on_detached(s);
+    }
+    will_.reset();
+}
+
+// ---------------------------------------------------------------- broker::client facade
+
+struct client::impl {
+    impl(broker::impl& b, shard_id shard, connection_io& io, connection_info info)
+        : m(b, shard, io, std::move(info)) {}
+    client_machine m;
+};
+
+client::client(broker& b, shard_id shard, connection_io& io, connection_info info)
+    : impl_(std::make_unique<impl>(b.internals(), shard, io, std::move(info))) {}
+
+client::~client() = default;
+
+std::span<std::uint8_t> client::prepare_input(std::size_t min_size) { return impl_->m.prepare_input(min_size); }
+
+void client::commit_input(std::size_t n) { impl_->m.commit_input(n); }
+
+bool client::take_output(std::vector<out_frame>& out) { return impl_->m.take_output(out); }
+
+void client::output_written(std::size_t n) { impl_->m.output_written(n); }
+
+std::chrono::milliseconds client::read_timeout() const noexcept { return impl_->m.read_timeout(); }
+
+void client::on_read_timeout() { impl_->m.on_read_timeout(); }
+
+void client::on_connection_lost() { impl_->m.on_connection_lost(); }
+
+void client::on_server_shutdown() { impl_->m.on_server_shutdown(); }
+
+bool client::closed() const noexcept { return impl_->m.closed(); }
+
+const connection_info& client::info() const noexcept { return impl_->m.info(); }
+
+} // namespace thinggate::broker

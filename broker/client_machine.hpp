@@ -1,0 +1,119 @@
+#pragma once
+// broker/client_machine: the protocol state machine behind broker::client. Internal to broker/.
+// Thread safety: all members run on the connection's shard thread.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/broker_impl.hpp"
+#include "broker/client.hpp"
+#include "mqtt/codec.hpp"
+
+namespace thinggate::broker {
+
+class client_machine {
+public:
+    client_machine(broker::impl& b, shard_id shard, connection_io& io, connection_info info);
+    ~client_machine();
+    client_machine(const client_machine&) = delete;
+    client_machine& operator=(const client_machine&) = delete;
+
+    // transport side (see client.hpp)
+    std::span<std::uint8_t> prepare_input(std::size_t min_size);
+    void commit_input(std::size_t n);
+    bool take_output(std::vector<out_frame>& out);
+    void output_written(std::size_t n);
+    std::chrono::milliseconds read_timeout() const noexcept;
+    void on_read_timeout();
+    void on_connection_lost();
+    void on_server_shutdown();
+    bool closed() const noexcept { return closing_; }
+    const connection_info& info() const noexcept { return info_; }
+
+    // broker side
+    /// The session for our CONNECT is ready on our shard (nullptr: it vanished; retry).
+    void on_session_ready(session_ptr s, bool present);
+    /// Sends or queues a delivery for the attached session.
+    void deliver(queued_delivery d);
+    /// Another connection took the session over.
+    void kick(mqtt::reason_code reason);
+    std::uint64_t claim() const noexcept { return claim_; }
+    void set_claim(std::uint64_t c) noexcept { claim_ = c; }
+
+private:
+    enum class state {
+        awaiting_connect,
+        awaiting_session,
+        connected,
+    };
+
+    void process_input();
+    void dispatch(mqtt::packet& p);
+    void on_connect(mqtt::connect& p);
+    void on_publish(mqtt::publish& p);
+    void on_puback(const mqtt::puback& p);
+    void on_pubrec(const mqtt::pubrec& p);
+    void on_pubrel(const mqtt::pubrel& p);
+    void on_pubcomp(const mqtt::pubcomp& p);
+    void on_subscribe(mqtt::subscribe& p);
+    void on_unsubscribe(const mqtt::unsubscribe& p);
+    void on_pingreq();
+    void on_disconnect(const mqtt::disconnect& p);
+
+    /// The one place that maps an error to what the peer is told: CONNACK before the session
+    /// exists, DISCONNECT (v5) after, then close. The will is published (abnormal end).
+    void fail(mqtt::reason_code rc);
+    void send(const mqtt::packet& p);
+    void send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup);
+    void resend_inflight();
+    void pump_queue();
+    std::uint16_t next_packet_id();
+    void close_connection(bool flush);
+    void detach(bool publish_will);
+    bool topic_within_limits(std::string_view topic) const noexcept;
+    bool v5() const noexcept { return version_ == mqtt::protocol_version::v5; }
+
+    broker::impl& b_;
+    shard_id shard_;
+    connection_io& io_;
+    connection_info info_;
+    state state_ = state::awaiting_connect;
+    mqtt::protocol_version version_ = mqtt::protocol_version::v5;
+    bool version_known_ = false;
+    bool closing_ = false;
+    bool lost_ = false;
+    bool clean_disconnect_ = false;
+    std::uint64_t claim_ = 0;
+
+    // input
+    std::vector<std::uint8_t> in_;
+    std::size_t in_begin_ = 0;
+    std::size_t in_end_ = 0;
+    bool paused_ = false;
+
+    // output
+    std::deque<out_frame> out_;
+    std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
+    std::string scratch_;
+
+    // connection parameters
+    std::string client_id_;
+    std::uint16_t keep_alive_ = 0;
+    std::uint32_t session_expiry_ = 0;
+    std::uint16_t out_window_ = 65535;          ///< client's Receive Maximum (capped)
+    std::uint32_t out_max_packet_ = mqtt::max_remaining_length + 5;
+    std::uint16_t out_alias_max_ = 0;           ///< client's Topic Alias Maximum
+    std::optional<mqtt::will_message> will_;
+    bool request_problem_info_ = true;
+
+    session_ptr session_;
+    std::unordered_map<std::uint16_t, std::string> in_aliases_;                 ///< alias -> topic
+    std::unordered_map<std::string, std::uint16_t, string_hash, std::equal_to<>> out_aliases_;
+};
+
+} // namespace thinggate::broker

@@ -1,0 +1,691 @@
+// The broker's protocol machine driven without sockets: two shards, a manual clock, scripted peers.
+#include "broker/client.hpp"
+
+#include <doctest/doctest.h>
+
+#include "harness.hpp"
+
+using namespace thinggate;
+using namespace std::chrono_literals;
+using test::manual_runtime;
+using test::peer;
+using test::publishes;
+using mqtt::qos;
+using mqtt::reason_code;
+
+namespace {
+
+struct fixture {
+    explicit fixture(broker::options o = {}, std::uint32_t shards = 2)
+        : rt(shards)
+        , b(std::move(o), rt) {}
+    manual_runtime rt;
+    broker::broker b;
+};
+
+mqtt::will_message make_will(std::string topic, std::string payload, std::uint32_t delay = 0) {
+    mqtt::will_message w;
+    w.topic = std::move(topic);
+    w.payload = std::move(payload);
+    w.qos = qos::at_least_once;
+    if (delay != 0) {
+        w.props.will_delay_interval = delay;
+    }
+    return w;
+}
+
+} // namespace
+
+TEST_CASE("CONNECT v5 gets CONNACK with the server's limits; v3.1.1 gets return code 0") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    auto ack = a.connect("a");
+    CHECK_FALSE(ack.session_present);
+    CHECK(ack.props.maximum_packet_size == f.b.opts().lim.max_packet_size);
+    CHECK(ack.props.receive_maximum == f.b.opts().lim.receive_maximum);
+    CHECK(ack.props.topic_alias_maximum == f.b.opts().lim.topic_alias_maximum);
+
+    peer c(f.b, f.rt, 1, mqtt::protocol_version::v311);
+    auto ack3 = c.connect("c");
+    CHECK(ack3.reason == reason_code::success);
+    CHECK(f.b.stats().sessions == 2);
+}
+
+TEST_CASE("[MQTT-3.1.0-1] a first packet other than CONNECT closes the connection") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.send(mqtt::pingreq{});
+    CHECK(a.closed);
+    CHECK(a.received().empty());
+}
+
+TEST_CASE("[MQTT-3.1.0-2] a second CONNECT is a protocol error (DISCONNECT 0x82)") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    mqtt::connect again;
+    again.client_id = "a";
+    a.send(again);
+    auto d = a.expect_one<mqtt::disconnect>();
+    CHECK(d.reason == reason_code::protocol_error);
+    CHECK(a.closed);
+}
+
+TEST_CASE("[MQTT-3.1.3-8] v3.1.1 empty client id with clean session 0 is refused with 0x02; v5 gets an assigned id") {
+    fixture f;
+    peer a(f.b, f.rt, 0, mqtt::protocol_version::v311);
+    mqtt::connect c;
+    c.version = mqtt::protocol_version::v311;
+    c.clean_start = false;
+    a.send(c);
+    auto ack = a.expect_one<mqtt::connack>();
+    CHECK(ack.reason == reason_code::client_identifier_not_valid);
+    CHECK(a.closed);
+
+    peer b(f.b, f.rt, 1);
+    mqtt::connect c5;
+    c5.client_id = "";
+    b.send(c5);
+    auto ack5 = b.expect_one<mqtt::connack>();
+    REQUIRE(ack5.props.assigned_client_identifier);
+    CHECK(ack5.props.assigned_client_identifier->starts_with("auto-"));
+}
+
+TEST_CASE("an unsupported protocol level gets a 3.1.1 CONNACK 0x01") {
+    fixture f;
+    peer a(f.b, f.rt, 0, mqtt::protocol_version::v311);
+    // CONNECT with protocol level 3 ("MQIsdp" is 3.1; level 3 under "MQTT" is unknown).
+    const unsigned char bytes[] = {0x10, 0x0d, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x03, 0x02, 0x00, 0x3c, 0x00, 0x01, 'x'};
+    a.send_bytes(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+    auto ack = a.expect_one<mqtt::connack>();
+    CHECK(ack.reason == reason_code::unsupported_protocol_version);
+    CHECK(a.closed);
+}
+
+TEST_CASE("QoS 0, 1 and 2 are delivered across shards at min(published, granted) QoS") {
+    fixture f;
+    peer sub(f.b, f.rt, 1);
+    peer pub(f.b, f.rt, 0);
+    sub.connect("sub");
+    pub.connect("pub");
+    auto sa = sub.subscribe("t/#", qos::exactly_once);
+    CHECK(sa.reasons == std::vector{reason_code::granted_qos2});
+
+    pub.publish("t/0", "zero", qos::at_most_once);
+    pub.publish("t/1", "one", qos::at_least_once, false, 7);
+    CHECK(pub.expect_one<mqtt::puback>().packet_id == 7);
+    pub.publish("t/2", "two", qos::exactly_once, false, 8);
+    CHECK(pub.expect_one<mqtt::pubrec>().packet_id == 8);
+    pub.send(mqtt::pubrel{8, reason_code::success, {}});
+    CHECK(pub.expect_one<mqtt::pubcomp>().reason == reason_code::success);
+
+    auto got = publishes(sub.received());
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].payload == "zero");
+    CHECK(got[0].qos == qos::at_most_once);
+    CHECK(got[1].qos == qos::at_least_once);
+    CHECK(got[2].qos == qos::exactly_once);
+    sub.send(mqtt::puback{got[1].packet_id, reason_code::success, {}});
+    sub.send(mqtt::pubrec{got[2].packet_id, reason_code::success, {}});
+    CHECK(sub.expect_one<mqtt::pubrel>().packet_id == got[2].packet_id);
+    sub.send(mqtt::pubcomp{got[2].packet_id, reason_code::success, {}});
+    CHECK(sub.received().empty());
+}
+
+TEST_CASE("[MQTT-4.3.3-...] a duplicate QoS 2 PUBLISH before PUBREL is not routed twice") {
+    fixture f;
+    peer sub(f.b, f.rt, 0);
+    peer pub(f.b, f.rt, 1);
+    sub.connect("sub");
+    pub.connect("pub");
+    sub.subscribe("x", qos::at_most_once);
+    pub.publish("x", "once", qos::exactly_once, false, 5);
+    pub.expect_one<mqtt::pubrec>();
+    pub.publish("x", "once", qos::exactly_once, false, 5);
+    pub.expect_one<mqtt::pubrec>();
+    CHECK(publishes(sub.received()).size() == 1);
+}
+
+TEST_CASE("[MQTT-3.3.1-5] retained messages: stored, sent on subscribe with RETAIN, replaced, deleted by empty payload") {
+    fixture f;
+    peer pub(f.b, f.rt, 0);
+    pub.connect("pub");
+    pub.publish("r/a", "v1", qos::at_most_once, true);
+    pub.publish("r/a", "v2", qos::at_most_once, true);
+    pub.publish("r/b", "b", qos::at_most_once, true);
+    CHECK(f.b.stats().retained == 2);
+
+    peer sub(f.b, f.rt, 1);
+    sub.connect("sub");
+    auto got = sub.received();
+    sub.subscribe("r/+", qos::at_least_once);
+    got = publishes(sub.received());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].retain);
+    CHECK(got[0].payload == "v2");
+    CHECK(got[0].qos == qos::at_most_once);
+
+    pub.publish("r/a", "", qos::at_most_once, true); // delete [MQTT-3.3.1-6]
+    CHECK(f.b.stats().retained == 1);
+    auto live = publishes(sub.received());
+    REQUIRE(live.size() == 1);
+    CHECK_FALSE(live[0].retain); // live delivery clears RETAIN unless Retain As Published [MQTT-3.3.1-12]
+}
+
+TEST_CASE("[MQTT-3.3.1-9] retain handling 2 sends no retained messages; 1 only for a new subscription") {
+    fixture f;
+    peer pub(f.b, f.rt, 0);
+    pub.connect("pub");
+    pub.publish("r", "kept", qos::at_most_once, true);
+    peer sub(f.b, f.rt, 0);
+    sub.connect("sub");
+    for (std::uint8_t rh : {2, 1, 1}) {
+        mqtt::subscribe s;
+        s.packet_id = 3;
+        s.entries.push_back({"r", {qos::at_most_once, false, false, rh}});
+        sub.send(s);
+        auto got = sub.received();
+        const auto n = publishes(got).size();
+        if (rh == 2) {
+            CHECK(n == 0);
+        } else {
+            // First rh=1 subscribe replaced the rh=2 one (not new) — so also nothing; the check is that
+            // neither resubscription re-sends.
+            CHECK(n == 0);
+        }
+    }
+    peer other(f.b, f.rt, 1);
+    other.connect("other");
+    mqtt::subscribe s;
+    s.packet_id = 4;
+    s.entries.push_back({"r", {qos::at_most_once, false, false, 1}});
+    other.send(s);
+    CHECK(publishes(other.received()).size() == 1);
+}
+
+TEST_CASE("[MQTT-3.8.3-3] No Local: a client does not receive its own publications") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    mqtt::subscribe s;
+    s.packet_id = 1;
+    s.entries.push_back({"n", {qos::at_most_once, true, false, 0}});
+    a.send(s);
+    a.received();
+    a.publish("n", "mine");
+    CHECK(publishes(a.received()).empty());
+}
+
+TEST_CASE("[MQTT-3.3.4-2] overlapping subscriptions: one delivery at the highest QoS with every subscription identifier") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    a.subscribe("o/#", qos::at_most_once, 1, 11);
+    a.subscribe("o/+", qos::at_least_once, 2, 22);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("o/x", "m", qos::at_least_once);
+    auto got = publishes(a.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].qos == qos::at_least_once);
+    auto ids = got[0].props.subscription_identifiers;
+    std::sort(ids.begin(), ids.end());
+    CHECK(ids == std::vector<std::uint32_t>{11, 22});
+}
+
+TEST_CASE("[MQTT-4.8.2-...] shared subscriptions deliver each message to one member, round robin") {
+    fixture f;
+    peer m1(f.b, f.rt, 0);
+    peer m2(f.b, f.rt, 1);
+    m1.connect("m1");
+    m2.connect("m2");
+    m1.subscribe("$share/g/s/#", qos::at_most_once);
+    m2.subscribe("$share/g/s/#", qos::at_most_once);
+    peer p(f.b, f.rt, 0);
+    p.connect("p");
+    for (int i = 0; i < 10; ++i) {
+        p.publish("s/x", std::to_string(i));
+    }
+    const auto n1 = publishes(m1.received()).size();
+    const auto n2 = publishes(m2.received()).size();
+    CHECK(n1 + n2 == 10);
+    CHECK(n1 == 5);
+}
+
+TEST_CASE("[MQTT-4.7.2-1] '#' and '+' do not match topics starting with '$'") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    a.subscribe("#", qos::at_most_once);
+    a.subscribe("+/x", qos::at_most_once, 2);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("$SYS/x", "no");
+    CHECK(publishes(a.received()).empty());
+    p.publish("$SYS/x", "no");
+    a.subscribe("$SYS/#", qos::at_most_once, 3);
+    p.publish("$SYS/x", "yes");
+    CHECK(publishes(a.received()).size() == 1);
+}
+
+TEST_CASE("[MQTT-3.1.2-8] the will is published when the connection is lost, not after DISCONNECT") {
+    fixture f;
+    peer watcher(f.b, f.rt, 1);
+    watcher.connect("w");
+    watcher.subscribe("will/#", qos::at_least_once);
+    {
+        peer a(f.b, f.rt, 0);
+        a.connect("a", true, 0, make_will("will/a", "gone"));
+        a.drop();
+    }
+    auto got = publishes(watcher.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].topic == "will/a");
+    CHECK(got[0].payload == "gone");
+    watcher.send(mqtt::puback{got[0].packet_id, reason_code::success, {}});
+
+    peer b(f.b, f.rt, 0);
+    b.connect("b", true, 0, make_will("will/b", "x"));
+    b.send(mqtt::disconnect{});
+    CHECK(b.closed);
+    b.drop();
+    CHECK(publishes(watcher.received()).empty());
+
+    peer c(f.b, f.rt, 0);
+    c.connect("c", true, 0, make_will("will/c", "asked"));
+    c.send(mqtt::disconnect{reason_code::disconnect_with_will, {}});
+    c.drop();
+    auto got_c = publishes(watcher.received());
+    REQUIRE(got_c.size() == 1);
+    CHECK(got_c[0].topic == "will/c");
+}
+
+TEST_CASE("[MQTT-3.1.3-9] a delayed will is not sent when the session resumes in time, and sent when it does not") {
+    fixture f;
+    peer watcher(f.b, f.rt, 1);
+    watcher.connect("w");
+    watcher.subscribe("will/#", qos::at_most_once);
+    {
+        peer a(f.b, f.rt, 0);
+        a.connect("a", true, 300, make_will("will/a", "late", 30));
+        a.drop();
+    }
+    f.rt.advance(10s);
+    CHECK(publishes(watcher.received()).empty());
+    {
+        peer a2(f.b, f.rt, 1);
+        auto ack = a2.connect("a", false, 300, make_will("will/a", "late2", 30));
+        CHECK(ack.session_present);
+        f.rt.advance(40s);
+        CHECK(publishes(watcher.received()).empty()); // resumed: first will dropped
+        a2.drop();
+    }
+    f.rt.advance(29s);
+    CHECK(publishes(watcher.received()).empty());
+    f.rt.advance(2s);
+    auto got = publishes(watcher.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "late2");
+}
+
+TEST_CASE("[MQTT-3.1.4-3] takeover: the old connection gets DISCONNECT 0x8E and its will fires") {
+    fixture f;
+    peer watcher(f.b, f.rt, 0);
+    watcher.connect("w");
+    watcher.subscribe("will/#", qos::at_most_once);
+    peer old(f.b, f.rt, 0);
+    old.connect("dev", false, 600, make_will("will/dev", "taken"));
+    old.subscribe("cmd", qos::at_least_once);
+
+    peer fresh(f.b, f.rt, 1); // other shard: the session is handed over
+    auto ack = fresh.connect("dev", false, 600);
+    CHECK(ack.session_present);
+    auto d = old.expect_one<mqtt::disconnect>();
+    CHECK(d.reason == reason_code::session_taken_over);
+    CHECK(old.closed);
+    auto will = publishes(watcher.received());
+    REQUIRE(will.size() == 1);
+    CHECK(will[0].payload == "taken");
+
+    // The subscription moved with the session.
+    watcher.publish("cmd", "hello", qos::at_least_once);
+    auto got = publishes(fresh.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "hello");
+    CHECK(f.b.stats().sessions == 2);
+}
+
+TEST_CASE("[MQTT-3.1.2-4] clean start discards the old session: no session present, old subscriptions gone") {
+    fixture f;
+    {
+        peer a(f.b, f.rt, 0);
+        a.connect("a", false, 600);
+        a.subscribe("k", qos::at_least_once);
+        a.drop();
+    }
+    CHECK(f.b.stats().subscriptions == 1);
+    peer a2(f.b, f.rt, 1);
+    auto ack = a2.connect("a", true, 600);
+    CHECK_FALSE(ack.session_present);
+    f.rt.run();
+    CHECK(f.b.stats().subscriptions == 0);
+}
+
+TEST_CASE("session resume: messages queued while offline arrive in order; in-flight ones again with DUP [MQTT-4.4.0-1]") {
+    fixture f;
+    peer pub(f.b, f.rt, 0);
+    pub.connect("pub");
+    {
+        peer s(f.b, f.rt, 1);
+        s.connect("s", true, 600);
+        s.subscribe("q", qos::exactly_once);
+        pub.publish("q", "m0", qos::at_least_once);
+        auto first = publishes(s.received());
+        REQUIRE(first.size() == 1); // not acknowledged
+        s.drop();
+    }
+    for (int i = 1; i <= 3; ++i) {
+        pub.publish("q", "m" + std::to_string(i), qos::exactly_once);
+    }
+    pub.received();
+    peer s2(f.b, f.rt, 0);
+    auto ack = s2.connect("s", false, 600);
+    CHECK(ack.session_present);
+    auto got = publishes(s2.received());
+    REQUIRE(got.size() == 4);
+    CHECK(got[0].payload == "m0");
+    CHECK(got[0].dup);
+    CHECK(got[0].qos == qos::at_least_once);
+    for (int i = 1; i <= 3; ++i) {
+        CHECK(got[i].payload == "m" + std::to_string(i));
+        CHECK_FALSE(got[i].dup);
+        CHECK(got[i].qos == qos::exactly_once);
+    }
+}
+
+TEST_CASE("v3.1.1 persistent session (clean session 0) keeps QoS 1 messages while offline") {
+    fixture f;
+    peer pub(f.b, f.rt, 0);
+    pub.connect("pub");
+    {
+        peer s(f.b, f.rt, 1, mqtt::protocol_version::v311);
+        s.connect("s311", false);
+        s.subscribe("q", qos::at_least_once);
+        s.drop();
+    }
+    pub.publish("q", "kept", qos::at_least_once);
+    pub.publish("q", "lost", qos::at_most_once); // QoS 0 is not queued for offline sessions
+    peer s2(f.b, f.rt, 1, mqtt::protocol_version::v311);
+    auto ack = s2.connect("s311", false);
+    CHECK(ack.session_present);
+    auto got = publishes(s2.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "kept");
+}
+
+TEST_CASE("[MQTT-3.3.4-7] the client's Receive Maximum bounds our in-flight window") {
+    fixture f;
+    peer s(f.b, f.rt, 0);
+    mqtt::connect c;
+    c.client_id = "s";
+    c.props.receive_maximum = 2;
+    s.send(c);
+    s.expect_one<mqtt::connack>();
+    s.subscribe("w", qos::at_least_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    for (int i = 0; i < 5; ++i) {
+        p.publish("w", std::to_string(i), qos::at_least_once);
+    }
+    auto got = publishes(s.received());
+    REQUIRE(got.size() == 2);
+    s.send(mqtt::puback{got[0].packet_id, reason_code::success, {}});
+    auto next = publishes(s.received());
+    REQUIRE(next.size() == 1);
+    CHECK(next[0].payload == "2");
+}
+
+TEST_CASE("[MQTT-3.3.4-9] exceeding our Receive Maximum with QoS 2 is DISCONNECT 0x93") {
+    broker::options o;
+    o.lim.receive_maximum = 2;
+    fixture f(o);
+    peer p(f.b, f.rt, 0);
+    p.connect("p");
+    p.publish("a", "1", qos::exactly_once, false, 1);
+    p.publish("a", "2", qos::exactly_once, false, 2);
+    p.received();
+    p.publish("a", "3", qos::exactly_once, false, 3);
+    auto d = p.expect_one<mqtt::disconnect>();
+    CHECK(d.reason == reason_code::receive_maximum_exceeded);
+}
+
+TEST_CASE("[MQTT-3.3.2-12] topic aliases from the client are resolved; an unknown alias is a protocol error") {
+    fixture f;
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("alias/topic", qos::at_most_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    mqtt::publish first;
+    first.topic = "alias/topic";
+    first.payload = "1";
+    first.props.topic_alias = 3;
+    p.send(first);
+    mqtt::publish second;
+    second.payload = "2";
+    second.props.topic_alias = 3;
+    p.send(second);
+    auto got = publishes(s.received());
+    REQUIRE(got.size() == 2);
+    CHECK(got[1].topic == "alias/topic");
+    CHECK(got[1].payload == "2");
+
+    mqtt::publish unknown;
+    unknown.payload = "x";
+    unknown.props.topic_alias = 9;
+    p.send(unknown);
+    CHECK(p.expect_one<mqtt::disconnect>().reason == reason_code::protocol_error);
+}
+
+TEST_CASE("outbound topic aliases are used when the client allows them") {
+    fixture f;
+    peer s(f.b, f.rt, 0);
+    mqtt::connect c;
+    c.client_id = "s";
+    c.props.topic_alias_maximum = 4;
+    s.send(c);
+    s.expect_one<mqtt::connack>();
+    s.subscribe("long/topic/name", qos::at_most_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("long/topic/name", "1");
+    p.publish("long/topic/name", "2");
+    auto got = publishes(s.received());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].topic == "long/topic/name");
+    CHECK(got[0].props.topic_alias == 1);
+    CHECK(got[1].topic.empty());
+    CHECK(got[1].props.topic_alias == 1);
+}
+
+TEST_CASE("[MQTT-3.1.2-24] keep-alive: 1.5 x the interval, then DISCONNECT 0x8D and the will") {
+    fixture f;
+    peer watcher(f.b, f.rt, 1);
+    watcher.connect("w");
+    watcher.subscribe("will", qos::at_most_once);
+    peer a(f.b, f.rt, 0);
+    a.connect("a", true, 0, make_will("will", "timeout"), 10);
+    CHECK(a.client().read_timeout() == 15s);
+    f.rt.on(0, [&] { a.client().on_read_timeout(); });
+    CHECK(a.expect_one<mqtt::disconnect>().reason == reason_code::keep_alive_timeout);
+    CHECK(a.closed);
+    CHECK(publishes(watcher.received()).size() == 1);
+}
+
+TEST_CASE("[MQTT-3.3.2-5] an expired message is not delivered to a resuming session") {
+    fixture f;
+    {
+        peer s(f.b, f.rt, 0);
+        s.connect("s", true, 600);
+        s.subscribe("e", qos::at_least_once);
+        s.drop();
+    }
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    mqtt::publish m;
+    m.topic = "e";
+    m.payload = "short-lived";
+    m.qos = qos::at_least_once;
+    m.packet_id = 1;
+    m.props.message_expiry_interval = 5;
+    p.send(m);
+    p.publish("e", "durable", qos::at_least_once);
+    f.rt.advance(6s);
+    peer s2(f.b, f.rt, 0);
+    s2.connect("s", false, 600);
+    auto got = publishes(s2.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "durable");
+}
+
+TEST_CASE("[MQTT-3.1.2-23] a session ends after its expiry interval") {
+    fixture f;
+    {
+        peer s(f.b, f.rt, 0);
+        s.connect("s", true, 30);
+        s.subscribe("x", qos::at_least_once);
+        s.drop();
+    }
+    CHECK(f.b.stats().sessions == 1);
+    f.rt.advance(29s);
+    CHECK(f.b.stats().sessions == 1);
+    f.rt.advance(2s);
+    CHECK(f.b.stats().sessions == 0);
+    CHECK(f.b.stats().subscriptions == 0);
+}
+
+TEST_CASE("graceful shutdown: v5 clients get DISCONNECT 0x8B") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    f.rt.on(0, [&] { a.client().on_server_shutdown(); });
+    CHECK(a.expect_one<mqtt::disconnect>().reason == reason_code::server_shutting_down);
+    CHECK(a.closed);
+    CHECK(a.flushed);
+}
+
+TEST_CASE("malformed input after CONNECT is DISCONNECT 0x81 and the connection closes") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    const unsigned char bad[] = {0x30, 0x03, 0x00, 0x05, 'x'}; // topic length past the packet
+    a.send_bytes(std::string_view(reinterpret_cast<const char*>(bad), sizeof bad));
+    CHECK(a.expect_one<mqtt::disconnect>().reason == reason_code::malformed_packet);
+    CHECK(a.closed);
+}
+
+TEST_CASE("[MQTT-3.1.2-25] a message larger than the client's Maximum Packet Size is not sent") {
+    fixture f;
+    peer s(f.b, f.rt, 0);
+    mqtt::connect c;
+    c.client_id = "s";
+    c.props.maximum_packet_size = 64;
+    s.send(c);
+    s.expect_one<mqtt::connack>();
+    s.subscribe("big", qos::at_least_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("big", std::string(100, 'x'), qos::at_least_once);
+    p.publish("big", "small", qos::at_least_once);
+    auto got = publishes(s.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "small");
+}
+
+TEST_CASE("slow consumer: past the outbound budget a QoS 0 subscriber is disconnected with 0x97") {
+    broker::options o;
+    o.lim.outbound_budget_bytes = 1000;
+    fixture f(o);
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("flood", qos::at_most_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    for (int i = 0; i < 20; ++i) {
+        p.publish("flood", std::string(100, 'x')); // the subscriber never reads
+    }
+    CHECK(s.closed);
+}
+
+TEST_CASE("aws-iot profile: QoS 2 refused (0x9B), SUBSCRIBE QoS 2 granted 1, '#' does not match its parent") {
+    broker::options o;
+    o.compat = broker::compat_profile::aws_iot;
+    o.lim.maximum_qos = qos::at_least_once;
+    fixture f(o);
+    peer s(f.b, f.rt, 0);
+    auto ack = s.connect("s");
+    CHECK(ack.props.maximum_qos == 1);
+    auto sa = s.subscribe("a/#", qos::exactly_once);
+    CHECK(sa.reasons == std::vector{reason_code::granted_qos1});
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("a", "parent");
+    p.publish("a/b", "child");
+    auto got = publishes(s.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].payload == "child");
+    p.publish("a/b", "q2", qos::exactly_once);
+    CHECK(p.expect_one<mqtt::disconnect>().reason == reason_code::qos_not_supported);
+}
+
+TEST_CASE("UNSUBSCRIBE reports whether a subscription existed (v5) and stops delivery") {
+    fixture f;
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("u", qos::at_most_once);
+    mqtt::unsubscribe u;
+    u.packet_id = 9;
+    u.filters = {"u", "never"};
+    s.send(u);
+    auto ack = s.expect_one<mqtt::unsuback>();
+    CHECK(ack.reasons == std::vector{reason_code::success, reason_code::no_subscription_existed});
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("u", "x");
+    CHECK(publishes(s.received()).empty());
+}
+
+TEST_CASE("PINGREQ gets PINGRESP") {
+    fixture f;
+    peer a(f.b, f.rt, 0);
+    a.connect("a");
+    a.send(mqtt::pingreq{});
+    a.expect_one<mqtt::pingresp>();
+}
+
+TEST_CASE("packets right after CONNECT are handled in order once the session is handed over") {
+    fixture f;
+    {
+        peer a(f.b, f.rt, 0);
+        a.connect("dev", false, 600);
+        a.drop();
+    }
+    peer b(f.b, f.rt, 1);
+    mqtt::connect c;
+    c.client_id = "dev";
+    c.clean_start = false;
+    c.props.session_expiry_interval = 600;
+    std::string bytes;
+    mqtt::encode(c, mqtt::protocol_version::v5, bytes);
+    mqtt::subscribe s;
+    s.packet_id = 4;
+    s.entries.push_back({"after", {qos::at_most_once, false, false, 0}});
+    mqtt::encode(s, mqtt::protocol_version::v5, bytes);
+    mqtt::encode(mqtt::pingreq{}, mqtt::protocol_version::v5, bytes);
+    b.send_bytes(bytes);
+    auto got = b.received();
+    REQUIRE(got.size() == 3);
+    CHECK(std::holds_alternative<mqtt::connack>(got[0]));
+    CHECK(std::holds_alternative<mqtt::suback>(got[1]));
+    CHECK(std::holds_alternative<mqtt::pingresp>(got[2]));
+}
