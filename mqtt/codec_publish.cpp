@@ -1,0 +1,144 @@
+// PUBLISH (§3.3) and its acknowledgements PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4–3.7).
+
+#include "mqtt/detail/wire.hpp"
+
+namespace thinggate::mqtt {
+
+namespace detail {
+
+reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out) {
+    const auto q = static_cast<std::uint8_t>((flags >> 1) & 0x03);
+    if (q == 3) {
+        return reason_code::malformed_packet; // [MQTT-3.3.1-4]
+    }
+    out.qos = static_cast<qos>(q);
+    out.dup = (flags & 0x08) != 0;
+    out.retain = (flags & 0x01) != 0;
+    if (q == 0 && out.dup) {
+        return reason_code::malformed_packet; // [MQTT-3.3.1-2]
+    }
+    if (!r.utf8(out.topic)) {
+        return reason_code::malformed_packet;
+    }
+    if (!topic_name_syntax_ok(out.topic)) {
+        return reason_code::topic_name_invalid; // [MQTT-3.3.2-2]
+    }
+    if (q > 0) {
+        if (!r.u16(out.packet_id)) {
+            return reason_code::malformed_packet;
+        }
+        if (out.packet_id == 0) {
+            return reason_code::malformed_packet; // [MQTT-2.2.1-3]
+        }
+    }
+    if (v5) {
+        const reason_code rc = read_properties(r, prop_scope::publish, out.props);
+        if (rc != reason_code::success) {
+            return rc;
+        }
+    }
+    if (out.topic.empty()) {
+        if (!v5) {
+            return reason_code::topic_name_invalid; // at least one character [MQTT-4.7.3-1]
+        }
+        if (!out.props.topic_alias) {
+            return reason_code::protocol_error; // §3.3.2.1: empty name needs a Topic Alias
+        }
+    }
+    const std::string_view payload = r.rest();
+    out.payload.assign(payload.data(), payload.size());
+    return reason_code::success;
+}
+
+std::uint8_t publish_first_byte(const publish& p) noexcept {
+    const auto q = static_cast<std::uint8_t>(static_cast<std::uint8_t>(p.qos) & 0x03);
+    std::uint8_t b = static_cast<std::uint8_t>(
+            (static_cast<std::uint8_t>(packet_type::publish) << 4) | (q << 1));
+    if (p.dup && q != 0) {
+        b |= 0x08; // never DUP on QoS 0 [MQTT-3.3.1-2]
+    }
+    if (p.retain) {
+        b |= 0x01;
+    }
+    return b;
+}
+
+void write_publish_head_body(const publish& p, bool v5, writer& w) {
+    w.str(p.topic);
+    if (p.qos != qos::at_most_once) {
+        w.u16(p.packet_id);
+    }
+    if (v5) {
+        write_properties(p.props, prop_scope::publish, w);
+    }
+}
+
+void write_body(const publish& p, bool v5, writer& w) {
+    write_publish_head_body(p, v5, w);
+    w.raw(p.payload);
+}
+
+reason_code decode_ack(packet_type type, reader& r, bool v5, std::uint16_t& packet_id,
+        reason_code& reason, properties& props) {
+    if (!r.u16(packet_id)) {
+        return reason_code::malformed_packet;
+    }
+    if (packet_id == 0) {
+        return reason_code::malformed_packet; // [MQTT-2.2.1-3]: no packet can be acknowledged
+    }
+    if (!v5 || r.empty()) {
+        // 3.1.1: exactly the packet id. 5.0: Remaining Length 2 means success, no properties.
+        return r.empty() ? reason_code::success : reason_code::malformed_packet;
+    }
+    std::uint8_t code = 0;
+    r.u8(code);
+    if (!valid_reason(type, code)) {
+        return reason_code::malformed_packet;
+    }
+    reason = static_cast<reason_code>(code);
+    if (r.empty()) {
+        return reason_code::success; // Remaining Length 3: no properties (§3.4.2.2.1)
+    }
+    const reason_code rc = read_properties(r, prop_scope::ack, props);
+    if (rc != reason_code::success) {
+        return rc;
+    }
+    return r.empty() ? reason_code::success : reason_code::malformed_packet;
+}
+
+void write_ack_body(std::uint16_t packet_id, reason_code reason, const properties& props, bool v5,
+        writer& w) {
+    w.u16(packet_id);
+    if (!v5) {
+        return;
+    }
+    // The shortest form: the reason code only when it is not success or properties follow, the
+    // property length only when there are properties (§3.4.2.1).
+    const bool with_props = property_list_size(props, prop_scope::ack) != 0;
+    if (reason != reason_code::success || with_props) {
+        w.u8(static_cast<std::uint8_t>(reason));
+    }
+    if (with_props) {
+        write_properties(props, prop_scope::ack, w);
+    }
+}
+
+} // namespace detail
+
+void encode_publish_head(
+        const publish& p,
+        std::size_t payload_size,
+        protocol_version version,
+        std::string& out) {
+    const bool v5 = version == protocol_version::v5;
+    detail::writer counter;
+    detail::write_publish_head_body(p, v5, counter);
+    const auto remaining = static_cast<std::uint32_t>(counter.size() + payload_size);
+    out.reserve(out.size() + 1 + detail::varint_size(remaining) + counter.size());
+    detail::writer w(out);
+    w.u8(detail::publish_first_byte(p));
+    w.varint(remaining);
+    detail::write_publish_head_body(p, v5, w);
+}
+
+} // namespace thinggate::mqtt
