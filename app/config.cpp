@@ -11,9 +11,10 @@
 #include <set>
 #include <utility>
 
+#include <toml++/toml.h>
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "core/log.hpp"
 
@@ -51,8 +52,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
         row[0] = i;
         for (std::size_t j = 1; j <= b.size(); ++j) {
             const std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                               diagonal + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+            row[j] = std::min(
+                    {row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0u : 1u)});
             diagonal = above;
         }
     }
@@ -92,18 +93,22 @@ struct ip_address {
         if (family == AF_INET) {
             return bytes[0] == 127;
         }
-        static constexpr std::array<unsigned char, 16> v6_loopback{0, 0, 0, 0, 0, 0, 0, 0,
-                                                                   0, 0, 0, 0, 0, 0, 0, 1};
-        static constexpr std::array<unsigned char, 12> v4_mapped{0, 0, 0, 0, 0, 0,
-                                                                 0, 0, 0, 0, 0xff, 0xff};
+        static constexpr std::array<unsigned char, 16> v6_loopback{
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        static constexpr std::array<unsigned char, 12> v4_mapped{
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         return bytes == v6_loopback ||
                (std::equal(v4_mapped.begin(), v4_mapped.end(), bytes.begin()) && bytes[12] == 127);
     }
+
     bool is_any() const {
         const std::size_t size = family == AF_INET ? 4 : 16;
-        return std::all_of(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(size),
-                           [](unsigned char b) { return b == 0; });
+        return std::all_of(
+                bytes.begin(),
+                bytes.begin() + static_cast<std::ptrdiff_t>(size),
+                [](unsigned char b) { return b == 0; });
     }
+
     /// Whether binding both on the same port collides: the same address, or the wildcard of a
     /// family and any address of that family. "::" and IPv4 addresses are not counted as a
     /// collision: whether they collide depends on IPV6_V6ONLY, which transport/ decides.
@@ -129,15 +134,16 @@ std::optional<ip_address> parse_ip(const std::string& text) {
 }
 
 bool is_name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 /// Collects problems with their positions; sorted into file order at the end.
 class diagnostics {
 public:
     diagnostics(std::string_view source, std::filesystem::path base_dir)
-        : source_(source), base_dir_(std::move(base_dir)) {}
+        : source_(source)
+        , base_dir_(std::move(base_dir)) {}
 
     void add(const toml::source_region& where, std::string_view path, std::string_view text) {
         std::string line = source_;
@@ -169,8 +175,8 @@ public:
         // Positionless problems (line 0) go last.
         std::stable_sort(problems_.begin(), problems_.end(), [](const entry& a, const entry& b) {
             const auto key = [](const entry& e) {
-                return std::pair{e.line == 0 ? std::numeric_limits<std::uint32_t>::max() : e.line,
-                                 e.column};
+                return std::pair{
+                        e.line == 0 ? std::numeric_limits<std::uint32_t>::max() : e.line, e.column};
             };
             return key(a) < key(b);
         });
@@ -190,6 +196,7 @@ private:
         std::uint32_t column;
         std::string text;
     };
+
     std::string source_;
     std::filesystem::path base_dir_;
     std::vector<entry> problems_;
@@ -201,7 +208,9 @@ private:
 class table_reader {
 public:
     table_reader(diagnostics& diag, const toml::table* table, std::string prefix)
-        : diag_(diag), table_(table), prefix_(std::move(prefix)) {}
+        : diag_(diag)
+        , table_(table)
+        , prefix_(std::move(prefix)) {}
 
     std::string path(std::string_view key) const { return prefix_ + std::string(key); }
 
@@ -211,9 +220,7 @@ public:
         return table_ != nullptr ? table_->get(key) : nullptr;
     }
 
-    bool has(std::string_view key) {
-        return get(key) != nullptr;
-    }
+    bool has(std::string_view key) { return get(key) != nullptr; }
 
     /// Position of the key itself (where the line starts), or of the table when the key is absent.
     toml::source_region where(std::string_view key) const {
@@ -226,7 +233,9 @@ public:
         return table_->source();
     }
 
-    toml::source_region table_where() const { return table_ != nullptr ? table_->source() : toml::source_region{}; }
+    toml::source_region table_where() const {
+        return table_ != nullptr ? table_->source() : toml::source_region{};
+    }
 
     void problem(std::string_view key, std::string_view text) {
         diag_.add(where(key), path(key), text);
@@ -303,8 +312,10 @@ public:
     }
 
     template <class E, std::size_t N>
-    bool choice(std::string_view key, const std::array<std::pair<std::string_view, E>, N>& names,
-                E& out) {
+    bool
+    choice(std::string_view key,
+           const std::array<std::pair<std::string_view, E>, N>& names,
+           E& out) {
         std::string list;
         for (const auto& [name, value] : names) {
             list += list.empty() ? "" : ", ";
@@ -347,7 +358,7 @@ public:
                 continue;
             }
             std::string text = node.is_table() || node.is_array_of_tables() ? "unknown section"
-                                                                              : "unknown key";
+                                                                            : "unknown key";
             std::string_view best;
             std::size_t best_distance = 3;
             for (const auto& candidate : known_) {
@@ -376,8 +387,11 @@ table_reader& server_key(table_reader& top, table_reader& server, std::string_vi
     const bool in_top = top.has(key);
     const bool in_server = server.has(key);
     if (in_top && in_server) {
-        server.problem(key, fmt::format("also set at the top level (line {}); set it once",
-                                        top.where(key).begin.line));
+        server.problem(
+                key,
+                fmt::format(
+                        "also set at the top level (line {}); set it once",
+                        top.where(key).begin.line));
     }
     return in_server && !in_top ? server : top;
 }
@@ -415,10 +429,13 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
             if (core::parse_log_level(level, parsed)) {
                 cfg.log_level = level;
             } else {
-                r.problem("log_level", fmt::format("must be one of \"trace\", \"debug\", \"info\", "
-                                                   "\"warn\", \"error\", \"critical\", \"off\", "
-                                                   "got \"{}\"",
-                                                   level));
+                r.problem(
+                        "log_level",
+                        fmt::format(
+                                "must be one of \"trace\", \"debug\", \"info\", "
+                                "\"warn\", \"error\", \"critical\", \"off\", "
+                                "got \"{}\"",
+                                level));
             }
         }
     }
@@ -438,10 +455,13 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
             // characters every MQTT server must accept [MQTT-3.1.3-5] plus '-', '_' and '.'.
             if (prefix.size() > max_name_length ||
                 !std::all_of(prefix.begin(), prefix.end(), is_name_char)) {
-                r.problem("assigned_id_prefix",
-                          fmt::format("must be at most {} characters from A-Z a-z 0-9 - _ ., got "
-                                      "\"{}\"",
-                                      max_name_length, prefix));
+                r.problem(
+                        "assigned_id_prefix",
+                        fmt::format(
+                                "must be at most {} characters from A-Z a-z 0-9 - _ ., got "
+                                "\"{}\"",
+                                max_name_length,
+                                prefix));
             } else {
                 cfg.broker.assigned_id_prefix = prefix;
             }
@@ -481,15 +501,23 @@ void read_limits(table_reader& r, broker::limits& lim) {
     // Cross-field rules; reported at the key the file set (a profile's defaults are consistent).
     if (lim.min_keep_alive > lim.max_keep_alive) {
         const std::string_view key = r.has("min_keep_alive") ? "min_keep_alive" : "max_keep_alive";
-        r.problem(key, fmt::format("min_keep_alive ({}) must not exceed max_keep_alive ({})",
-                                   lim.min_keep_alive, lim.max_keep_alive));
+        r.problem(
+                key,
+                fmt::format(
+                        "min_keep_alive ({}) must not exceed max_keep_alive ({})",
+                        lim.min_keep_alive,
+                        lim.max_keep_alive));
     }
     if (lim.outbound_budget_bytes < lim.max_packet_size) {
         const std::string_view key =
                 r.has("outbound_budget_bytes") ? "outbound_budget_bytes" : "max_packet_size";
-        r.problem(key, fmt::format("outbound_budget_bytes ({}) must be at least max_packet_size "
-                                   "({}): one largest packet must fit in the budget",
-                                   lim.outbound_budget_bytes, lim.max_packet_size));
+        r.problem(
+                key,
+                fmt::format(
+                        "outbound_budget_bytes ({}) must be at least max_packet_size "
+                        "({}): one largest packet must fit in the budget",
+                        lim.outbound_budget_bytes,
+                        lim.max_packet_size));
     }
 }
 
@@ -506,9 +534,12 @@ void read_dev(table_reader& r, config& cfg) {
         if (valid) {
             cfg.dev_thing = thing;
         } else {
-            r.problem("thing", fmt::format("must be 1 to 128 characters from A-Z a-z 0-9 : _ -, "
-                                           "got \"{}\"",
-                                           thing));
+            r.problem(
+                    "thing",
+                    fmt::format(
+                            "must be 1 to 128 characters from A-Z a-z 0-9 : _ -, "
+                            "got \"{}\"",
+                            thing));
         }
     }
 }
@@ -533,17 +564,21 @@ transport::listener_config default_listener(const std::filesystem::path& data_di
     return l;
 }
 
-transport::listener_config read_listener(table_reader& r, diagnostics& diag, const config& cfg,
-                                         listener_site& site) {
+transport::listener_config
+read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_site& site) {
     using transport::listener_kind;
     transport::listener_config l;
 
     if (r.string("name", l.name)) {
         if (l.name.empty() || l.name.size() > max_name_length ||
             !std::all_of(l.name.begin(), l.name.end(), is_name_char)) {
-            r.problem("name", fmt::format("must be 1 to {} characters from A-Z a-z 0-9 - _ ., "
-                                          "got \"{}\"",
-                                          max_name_length, l.name));
+            r.problem(
+                    "name",
+                    fmt::format(
+                            "must be 1 to {} characters from A-Z a-z 0-9 - _ ., "
+                            "got \"{}\"",
+                            max_name_length,
+                            l.name));
         }
     } else if (!r.has("name")) {
         diag.add(r.table_where(), r.path("name"), "missing; every listener needs a unique name");
@@ -556,9 +591,12 @@ transport::listener_config read_listener(table_reader& r, diagnostics& diag, con
     if (r.string("address", l.address)) {
         site.ip = parse_ip(l.address);
         if (!site.ip) {
-            r.problem("address", fmt::format("must be an IPv4 or IPv6 literal (\"127.0.0.1\", "
-                                             "\"::1\", \"0.0.0.0\", \"::\"), got \"{}\"",
-                                             l.address));
+            r.problem(
+                    "address",
+                    fmt::format(
+                            "must be an IPv4 or IPv6 literal (\"127.0.0.1\", "
+                            "\"::1\", \"0.0.0.0\", \"::\"), got \"{}\"",
+                            l.address));
         }
     } else {
         site.ip = parse_ip(l.address);
@@ -569,9 +607,12 @@ transport::listener_config read_listener(table_reader& r, diagnostics& diag, con
     site.port_where = r.where("port");
     site.port_path = r.path("port");
 
-    static constexpr std::array tls_only{std::string_view("ca_file"), std::string_view("cert_file"),
-                                         std::string_view("key_file"), std::string_view("min_tls"),
-                                         std::string_view("alpn")};
+    static constexpr std::array tls_only{
+            std::string_view("ca_file"),
+            std::string_view("cert_file"),
+            std::string_view("key_file"),
+            std::string_view("min_tls"),
+            std::string_view("alpn")};
     if (!tls) {
         for (const auto key : tls_only) {
             if (r.has(key)) {
@@ -582,16 +623,22 @@ transport::listener_config read_listener(table_reader& r, diagnostics& diag, con
         r.boolean("allow_public", allow_public);
         if (site.ip && !site.ip->is_loopback()) {
             if (allow_public) {
-                diag.warn(fmt::format("listener \"{}\": plain TCP without TLS or client "
-                                      "certificates on non-loopback address {} port {} "
-                                      "(allow_public = true)",
-                                      l.name, l.address, l.port));
+                diag.warn(fmt::format(
+                        "listener \"{}\": plain TCP without TLS or client "
+                        "certificates on non-loopback address {} port {} "
+                        "(allow_public = true)",
+                        l.name,
+                        l.address,
+                        l.port));
             } else {
-                r.problem("address", fmt::format("plain TCP on non-loopback address \"{}\"; "
-                                                 "devices would connect without TLS and without "
-                                                 "a certificate. Use type = \"tls\", or set "
-                                                 "allow_public = true on this listener",
-                                                 l.address));
+                r.problem(
+                        "address",
+                        fmt::format(
+                                "plain TCP on non-loopback address \"{}\"; "
+                                "devices would connect without TLS and without "
+                                "a certificate. Use type = \"tls\", or set "
+                                "allow_public = true on this listener",
+                                l.address));
             }
         }
         return l;
@@ -610,13 +657,16 @@ transport::listener_config read_listener(table_reader& r, diagnostics& diag, con
     const bool set_cert = r.has("cert_file");
     const bool set_key = r.has("key_file");
     if (set_cert != set_key) {
-        r.problem(set_cert ? "cert_file" : "key_file",
-                  "cert_file and key_file must be given together");
+        r.problem(
+                set_cert ? "cert_file" : "key_file",
+                "cert_file and key_file must be given together");
     }
     const auto missing = [&](std::string_view file_key) {
-        diag.add(r.table_where(), r.path(file_key),
-                 "missing; a tls listener needs ca_file, cert_file and key_file unless "
-                 "[dev].pki = true provides them");
+        diag.add(
+                r.table_where(),
+                r.path(file_key),
+                "missing; a tls listener needs ca_file, cert_file and key_file unless "
+                "[dev].pki = true provides them");
     };
     if (has_ca) {
         l.ca_file = ca.string();
@@ -645,12 +695,14 @@ transport::listener_config read_listener(table_reader& r, diagnostics& diag, con
             missing("key_file");
         }
     }
-    if (cfg.dev_pki && site.ip && !site.ip->is_loopback() &&
-        (!set_ca || (!set_cert && !set_key))) {
-        diag.warn(fmt::format("listener \"{}\": serves the development PKI on non-loopback "
-                              "address {} port {}; set [dev].pki = false and give real files "
-                              "in production",
-                              l.name, l.address, l.port));
+    if (cfg.dev_pki && site.ip && !site.ip->is_loopback() && (!set_ca || (!set_cert && !set_key))) {
+        diag.warn(fmt::format(
+                "listener \"{}\": serves the development PKI on non-loopback "
+                "address {} port {}; set [dev].pki = false and give real files "
+                "in production",
+                l.name,
+                l.address,
+                l.port));
     }
 
     r.choice("min_tls", tls_version_names, l.min_tls);
@@ -666,14 +718,20 @@ transport::listener_config read_listener(table_reader& r, diagnostics& diag, con
                 const std::string item_path = fmt::format("{}[{}]", r.path("alpn"), i);
                 const auto* text = item.as_string();
                 if (text == nullptr) {
-                    diag.add(item.source(), item_path,
-                             fmt::format("expected a string, got {}", describe(item)));
+                    diag.add(
+                            item.source(),
+                            item_path,
+                            fmt::format("expected a string, got {}", describe(item)));
                 } else if (text->get().empty() || text->get().size() > 255) {
-                    diag.add(item.source(), item_path,
-                             "an ALPN protocol name is 1 to 255 bytes (RFC 7301)");
+                    diag.add(
+                            item.source(),
+                            item_path,
+                            "an ALPN protocol name is 1 to 255 bytes (RFC 7301)");
                 } else if (!seen.insert(text->get()).second) {
-                    diag.add(item.source(), item_path,
-                             fmt::format("\"{}\" is listed twice", text->get()));
+                    diag.add(
+                            item.source(),
+                            item_path,
+                            fmt::format("\"{}\" is listed twice", text->get()));
                 } else {
                     l.alpn.push_back(text->get());
                 }
@@ -689,18 +747,22 @@ void read_listeners(table_reader& top, diagnostics& diag, config& cfg) {
         if (cfg.dev_pki) {
             cfg.listeners.push_back(default_listener(cfg.data_dir));
         } else {
-            diag.add({}, "[[listener]]",
-                     "none given; the default listener \"mtls\" needs [dev].pki = true. Add a "
-                     "[[listener]] with ca_file, cert_file and key_file");
+            diag.add(
+                    {},
+                    "[[listener]]",
+                    "none given; the default listener \"mtls\" needs [dev].pki = true. Add a "
+                    "[[listener]] with ca_file, cert_file and key_file");
         }
         return;
     }
     const auto* array = node->as_array();
     if (array == nullptr || !array->is_array_of_tables()) {
-        top.problem("listener",
-                    fmt::format("expected one or more [[listener]] tables, got {}{}",
-                                array != nullptr && array->empty() ? "an empty " : "",
-                                array != nullptr && array->empty() ? "array" : describe(*node)));
+        top.problem(
+                "listener",
+                fmt::format(
+                        "expected one or more [[listener]] tables, got {}{}",
+                        array != nullptr && array->empty() ? "an empty " : "",
+                        array != nullptr && array->empty() ? "array" : describe(*node)));
         return;
     }
 
@@ -716,17 +778,30 @@ void read_listeners(table_reader& top, diagnostics& diag, config& cfg) {
         for (std::size_t j = 0; j < i; ++j) {
             const auto& lj = cfg.listeners[j];
             if (!li.name.empty() && li.name == lj.name) {
-                diag.add(sites[i].name_where, fmt::format("[[listener]][{}].name", i),
-                         fmt::format("duplicate listener name \"{}\" (also [[listener]][{}], "
-                                     "line {})",
-                                     li.name, j, sites[j].name_where.begin.line));
+                diag.add(
+                        sites[i].name_where,
+                        fmt::format("[[listener]][{}].name", i),
+                        fmt::format(
+                                "duplicate listener name \"{}\" (also [[listener]][{}], "
+                                "line {})",
+                                li.name,
+                                j,
+                                sites[j].name_where.begin.line));
             }
             if (li.port != 0 && li.port == lj.port && sites[i].ip && sites[j].ip &&
                 sites[i].ip->overlaps(*sites[j].ip)) {
-                diag.add(sites[i].port_where, sites[i].port_path,
-                         fmt::format("{}:{} collides with listener \"{}\" on {}:{} "
-                                     "([[listener]][{}])",
-                                     li.address, li.port, lj.name, lj.address, lj.port, j));
+                diag.add(
+                        sites[i].port_where,
+                        sites[i].port_path,
+                        fmt::format(
+                                "{}:{} collides with listener \"{}\" on {}:{} "
+                                "([[listener]][{}])",
+                                li.address,
+                                li.port,
+                                lj.name,
+                                lj.address,
+                                lj.port,
+                                j));
             }
         }
     }
@@ -762,17 +837,21 @@ config parse_table(const toml::table& root, diagnostics& diag) {
 } // namespace
 
 config_error::config_error(std::vector<std::string> problems)
-    : std::runtime_error(join(problems)), problems_(std::move(problems)) {}
+    : std::runtime_error(join(problems))
+    , problems_(std::move(problems)) {}
 
 std::filesystem::path dev_pki_dir(const std::filesystem::path& data_dir) {
     return data_dir / "pki";
 }
+
 std::filesystem::path dev_pki_ca_file(const std::filesystem::path& data_dir) {
     return dev_pki_dir(data_dir) / "ca.pem";
 }
+
 std::filesystem::path dev_pki_cert_file(const std::filesystem::path& data_dir) {
     return dev_pki_dir(data_dir) / "server.pem";
 }
+
 std::filesystem::path dev_pki_key_file(const std::filesystem::path& data_dir) {
     return dev_pki_dir(data_dir) / "server.key";
 }
@@ -783,8 +862,10 @@ config default_config() {
     return cfg;
 }
 
-config parse_config(std::string_view toml_text, std::string_view source_name,
-                    const std::filesystem::path& base_dir) {
+config parse_config(
+        std::string_view toml_text,
+        std::string_view source_name,
+        const std::filesystem::path& base_dir) {
     diagnostics diag(source_name, base_dir);
     toml::table root;
     try {
@@ -807,8 +888,8 @@ config load_config(const std::filesystem::path& file) {
     }
     std::FILE* f = std::fopen(file.c_str(), "rb");
     if (f == nullptr) {
-        throw config_error({fmt::format("{}: cannot read: {}", file.string(),
-                                        std::strerror(errno))});
+        throw config_error(
+                {fmt::format("{}: cannot read: {}", file.string(), std::strerror(errno))});
     }
     std::string text;
     std::array<char, 8192> buffer{};

@@ -30,10 +30,10 @@ private:
 };
 
 struct config {
-    std::string log_level = "info";      ///< core::parse_log_level names
-    unsigned shards = 0;                 ///< threads with their own io_context; 0 = one per core
+    std::string log_level = "info"; ///< core::parse_log_level names
+    unsigned shards = 0;            ///< threads with their own io_context; 0 = one per core
     std::filesystem::path data_dir = "./var";
-    broker::options broker;              ///< compat profile, limits, assigned client id prefix
+    broker::options broker; ///< compat profile, limits, assigned client id prefix
     std::vector<transport::listener_config> listeners;
     /// Generate a development CA, server certificate and a device certificate for dev_thing in
     /// dev_pki_dir() on first start; TLS listeners without files use them.
@@ -58,8 +58,10 @@ config default_config();
 /// written in the text (data_dir, ca_file, cert_file, key_file) are resolved against base_dir;
 /// with an empty base_dir they stay relative to the working directory.
 /// Throws config_error listing every problem found.
-config parse_config(std::string_view toml_text, std::string_view source_name,
-                    const std::filesystem::path& base_dir = {});
+config parse_config(
+        std::string_view toml_text,
+        std::string_view source_name,
+        const std::filesystem::path& base_dir = {});
 
 /// Reads and parses a file; relative paths in it are resolved against the file's directory, and
 /// error messages name the file as given. Throws config_error.
