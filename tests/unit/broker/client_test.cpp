@@ -157,9 +157,8 @@ TEST_CASE("[MQTT-3.3.1-5] retained messages: stored, sent on subscribe with RETA
 
     peer sub(f.b, f.rt, 1);
     sub.connect("sub");
-    auto got = sub.received();
     sub.subscribe("r/+", qos::at_least_once);
-    got = publishes(sub.received());
+    auto got = publishes(sub.received());
     REQUIRE(got.size() == 2);
     CHECK(got[0].retain);
     CHECK(got[0].payload == "v2");

@@ -116,7 +116,8 @@ public:
 
     /// Everything the broker wrote since the last call, decoded.
     std::vector<mqtt::packet> received() {
-        std::vector<mqtt::packet> out;
+        std::vector<mqtt::packet> out = std::move(backlog_);
+        backlog_.clear();
         if (!client_) {
             return out;
         }
@@ -155,6 +156,17 @@ public:
         return std::get<T>(got[0]);
     }
 
+    /// The first packet received must be a T; the ones after it stay for the next received().
+    template <class T>
+    T first() {
+        auto got = received();
+        REQUIRE_MESSAGE(!got.empty(), "expected a packet, got none");
+        REQUIRE_MESSAGE(std::holds_alternative<T>(got[0]), "got " << mqtt::to_string(mqtt::type_of(got[0])));
+        T result = std::get<T>(got[0]);
+        backlog_.assign(std::make_move_iterator(got.begin() + 1), std::make_move_iterator(got.end()));
+        return result;
+    }
+
     /// CONNECT and expect a successful CONNACK; returns it.
     mqtt::connack connect(std::string id, bool clean = true, std::uint32_t expiry = 0, std::optional<mqtt::will_message> will = {},
                           std::uint16_t keep_alive = 60) {
@@ -168,7 +180,7 @@ public:
             c.props.session_expiry_interval = expiry;
         }
         send(c);
-        auto ack = expect_one<mqtt::connack>();
+        auto ack = first<mqtt::connack>();
         REQUIRE(ack.reason == mqtt::reason_code::success);
         return ack;
     }
@@ -181,10 +193,7 @@ public:
             s.props.subscription_identifiers.push_back(sub_id);
         }
         send(s);
-        auto got = received();
-        REQUIRE(!got.empty());
-        REQUIRE(std::holds_alternative<mqtt::suback>(got[0]));
-        return std::get<mqtt::suback>(got[0]);
+        return first<mqtt::suback>();
     }
 
     void publish(std::string topic, std::string payload, mqtt::qos q = mqtt::qos::at_most_once, bool retain = false,
@@ -220,6 +229,7 @@ private:
     mqtt::protocol_version version_;
     std::unique_ptr<broker::client> client_;
     std::string pending_;
+    std::vector<mqtt::packet> backlog_;
     std::uint16_t next_pid_ = 0;
 };
 
