@@ -223,8 +223,9 @@ void client_machine::on_connect(mqtt::connect& p) {
 void client_machine::on_session_ready(session_ptr s, bool present) {
     if (closing_ || lost_) {
         if (s) {
-            session_ = std::move(s);
-            detach(false);
+            // The session is ours (on this shard) but the connection is already going: leave it
+            // offline with its expiry running.
+            b_.on_detached(s);
         }
         return;
     }
