@@ -39,7 +39,7 @@ bool is_dns_label_char(char c) {
 // Host names as RFC 1123 allows them, with an optional leading "*." wildcard label. SANs are
 // built as GENERAL_NAMEs, never as config strings, so a name cannot smuggle in another entry;
 // this check only keeps obviously broken names out of certificates.
-bool is_valid_dns_san(std::string_view name) {
+bool dns_name_ok(std::string_view name) {
     if (name.starts_with("*.")) {
         name.remove_prefix(2);
     }
@@ -63,28 +63,8 @@ bool is_valid_dns_san(std::string_view name) {
 }
 
 void validate(const cert_request& request) {
-    const auto& cn = request.subject.common_name;
-    if (cn.empty() || cn.size() > 64) {
-        throw pki_error(
-                "subject common name must be 1..64 characters, got " + std::to_string(cn.size()));
-    }
-    const auto& country = request.subject.country;
-    if (!country.empty() &&
-        (country.size() != 2 || !std::all_of(country.begin(), country.end(), [](char c) {
-             return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-         }))) {
-        throw pki_error("subject country must be two letters, got '" + country + "'");
-    }
-    if (request.days < 1 || request.days > 36500) {
-        throw pki_error("validity must be 1..36500 days, got " + std::to_string(request.days));
-    }
-    for (const auto& dns : request.dns_sans) {
-        if (!is_valid_dns_san(dns)) {
-            throw pki_error("invalid DNS subjectAltName '" + dns + "'");
-        }
-    }
-    if (request.profile == cert_profile::ca && request.path_len < -1) {
-        throw pki_error("CA path length must be >= 0 or -1 (unlimited)");
+    if (auto problem = check_request(request); !problem.empty()) {
+        throw pki_error(problem);
     }
 }
 
@@ -501,6 +481,54 @@ std::string_view to_string(key_spec spec) noexcept {
         return "rsa-3072";
     }
     return "unknown";
+}
+
+std::string check_request(const cert_request& request) {
+    const auto& cn = request.subject.common_name;
+    if (cn.empty() || cn.size() > 64) {
+        return "subject common name must be 1..64 characters, got " + std::to_string(cn.size());
+    }
+    const auto& country = request.subject.country;
+    if (!country.empty() &&
+        (country.size() != 2 || !std::all_of(country.begin(), country.end(), [](char c) {
+             return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+         }))) {
+        return "subject country must be two letters, got '" + country + "'";
+    }
+    if (request.days < 1 || request.days > 36500) {
+        return "validity must be 1..36500 days, got " + std::to_string(request.days);
+    }
+    for (const auto& dns : request.dns_sans) {
+        if (!is_valid_dns_name(dns)) {
+            return "invalid DNS subjectAltName '" + dns + "'";
+        }
+    }
+    for (const auto& ip : request.ip_sans) {
+        if (!is_valid_ip_address(ip)) {
+            return "invalid IP subjectAltName '" + ip + "'";
+        }
+    }
+    if (request.profile == cert_profile::ca && request.path_len < -1) {
+        return "CA path length must be >= 0 or -1 (unlimited), got " +
+               std::to_string(request.path_len);
+    }
+    return {};
+}
+
+bool is_valid_dns_name(std::string_view name) noexcept {
+    return dns_name_ok(name);
+}
+
+bool is_valid_ip_address(std::string_view address) noexcept {
+    std::array<char, INET6_ADDRSTRLEN + 1> text{};
+    if (address.empty() || address.size() >= text.size() ||
+        address.find('\0') != std::string_view::npos) {
+        return false;
+    }
+    std::copy(address.begin(), address.end(), text.begin());
+    std::array<unsigned char, 16> binary{};
+    return ::inet_pton(AF_INET, text.data(), binary.data()) == 1 ||
+           ::inet_pton(AF_INET6, text.data(), binary.data()) == 1;
 }
 
 std::optional<key_spec> parse_key_spec(std::string_view text) noexcept {

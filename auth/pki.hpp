@@ -80,6 +80,16 @@ struct cert_request {
 /// certificate minted a moment ago.
 inline constexpr std::chrono::seconds not_before_skew{std::chrono::hours{1}};
 
+/// The problem with a request (naming the field and the value), or an empty string when issue()
+/// would accept it. issue() runs the same check and throws its message.
+std::string check_request(const cert_request& request);
+
+/// A host name for a DNS subjectAltName: RFC 1123 labels, optionally "*." in front.
+bool is_valid_dns_name(std::string_view name) noexcept;
+
+/// An IPv4 or IPv6 literal for an IP subjectAltName ("127.0.0.1", "::1").
+bool is_valid_ip_address(std::string_view address) noexcept;
+
 /// Issues an X.509 v3 certificate for subject_key, signed with SHA-256 by issuer_key, with
 /// issuer_cert's subject as issuer. Serial: 16 random bytes, positive. Throws pki_error when the
 /// request is invalid (empty CN, bad SAN, days out of range) or OpenSSL fails, or when

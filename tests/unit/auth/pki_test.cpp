@@ -347,6 +347,39 @@ TEST_CASE("issue validates the request and the issuer") {
             pki_error);
 }
 
+TEST_CASE("check_request names the bad field; name and address checks") {
+    auto request = make_request("ok", cert_profile::server);
+    CHECK(check_request(request).empty());
+    request.dns_sans = {"localhost", "-bad.example"};
+    CHECK(check_request(request).find("-bad.example") != std::string::npos);
+    request.dns_sans = {};
+    request.ip_sans = {"::1", "fe80::1::2"};
+    CHECK(check_request(request).find("fe80::1::2") != std::string::npos);
+    request.ip_sans = {};
+    request.days = 36501;
+    CHECK(check_request(request).find("36501") != std::string::npos);
+
+    CHECK(is_valid_dns_name("localhost"));
+    CHECK(is_valid_dns_name("gw-1.example.org"));
+    CHECK(is_valid_dns_name("*.example.org"));
+    CHECK_FALSE(is_valid_dns_name(""));
+    CHECK_FALSE(is_valid_dns_name("a..b"));
+    CHECK_FALSE(is_valid_dns_name("a.b."));
+    CHECK_FALSE(is_valid_dns_name("host-"));
+    CHECK_FALSE(is_valid_dns_name("foo.*.org"));
+    CHECK_FALSE(is_valid_dns_name(std::string(64, 'a') + ".org"));
+    CHECK(is_valid_dns_name(std::string(63, 'a') + ".org"));
+
+    CHECK(is_valid_ip_address("127.0.0.1"));
+    CHECK(is_valid_ip_address("::1"));
+    CHECK(is_valid_ip_address("2001:db8::42"));
+    CHECK_FALSE(is_valid_ip_address(""));
+    CHECK_FALSE(is_valid_ip_address("1.2.3"));
+    CHECK_FALSE(is_valid_ip_address("localhost"));
+    CHECK_FALSE(is_valid_ip_address(std::string_view("1.2.3.4\0junk", 12)));
+    CHECK_FALSE(is_valid_ip_address(std::string(100, '1')));
+}
+
 TEST_CASE("certificate_id is the lowercase hex SHA-256 of the DER encoding") {
     auto ca = make_ca();
     auto device = make_device(ca);
