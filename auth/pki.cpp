@@ -818,7 +818,9 @@ dev_pki ensure_dev_pki(const std::filesystem::path& dir, std::string_view thing_
              {std::pair{&out.server_cert, &out.server_key},
               std::pair{&out.device_cert, &out.device_key}}) {
             auto cert = check_pair(*cert_path, *key_path);
-            if (X509_check_issued(ca.get(), cert.get()) != X509_V_OK) {
+            if (X509_check_issued(ca.get(), cert.get()) != X509_V_OK ||
+                X509_verify(cert.get(), X509_get0_pubkey(ca.get())) != 1) {
+                static_cast<void>(openssl_error_text()); // drop the queue; the message says it
                 throw pki_error(
                         "development PKI: " + quoted(*cert_path) + " was not issued by " +
                         quoted(out.ca_cert));
