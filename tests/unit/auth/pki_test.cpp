@@ -565,6 +565,14 @@ TEST_CASE("ensure_dev_pki refuses a partial set and names the missing file") {
             ensure_dev_pki(dir.path, "demo-thing"),
             doctest::Contains("does not belong"),
             pki_error);
+
+    // A matching pair from another CA is detected too.
+    fs::copy_file(other_set.device_key, set.device_key, fs::copy_options::overwrite_existing);
+    fs::copy_file(other_set.device_cert, set.device_cert, fs::copy_options::overwrite_existing);
+    CHECK_THROWS_WITH_AS(
+            ensure_dev_pki(dir.path, "demo-thing"),
+            doctest::Contains("was not issued by"),
+            pki_error);
 }
 
 TEST_CASE("ensure_dev_pki validates the thing name") {
