@@ -1,8 +1,9 @@
 #pragma once
 // broker/subscription_index: topic filter → subscribers, matched against topic names.
 // Owns: the matching structure (a trie of levels). Must not use: I/O, locks (the broker guards it).
-// Thread safety: not synchronised. Concurrent const calls (match) are safe; mutation needs exclusive
-// access. Round-robin state of shared groups is atomic so match() may advance it under a shared lock.
+// Thread safety: not synchronised. Concurrent const calls (match) are safe; mutation needs
+// exclusive access. Round-robin state of shared groups is atomic so match() may advance it under a
+// shared lock.
 
 #include <algorithm>
 #include <array>
@@ -16,8 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include <boost/unordered/unordered_flat_map.hpp>
-
+#include "broker/detail/level_children.hpp"
 #include "broker/detail/subscriber_list.hpp"
 #include "mqtt/packet.hpp"
 #include "mqtt/topic.hpp"
@@ -40,24 +40,14 @@ struct shared_group {
 
 namespace detail {
 
-/// Transparent hash so that a level is looked up by string_view without a std::string temporary.
-struct level_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view level) const noexcept {
-        return std::hash<std::string_view>{}(level);
-    }
-};
-
 /// One level of the trie: the filter that ends here is the path from the root.
 template <class Subscriber>
 struct subscription_node {
-    boost::unordered_flat_map<std::string, std::unique_ptr<subscription_node>, level_hash,
-                              std::equal_to<>>
-        children;                               ///< literal next levels
-    std::unique_ptr<subscription_node> plus;    ///< next level '+'
-    std::unique_ptr<subscription_node> hash;    ///< next level '#' (always a leaf)
-    subscriber_list<Subscriber, subscription_data> subs;             ///< normal subscriptions
-    std::vector<std::unique_ptr<shared_group<Subscriber>>> groups;   ///< "$share/{group}/..."
+    level_children<subscription_node> children;          ///< literal next levels
+    std::unique_ptr<subscription_node> plus;             ///< next level '+'
+    std::unique_ptr<subscription_node> hash;             ///< next level '#' (always a leaf)
+    subscriber_list<Subscriber, subscription_data> subs; ///< normal subscriptions
+    std::vector<std::unique_ptr<shared_group<Subscriber>>> groups; ///< "$share/{group}/..."
 
     bool empty() const noexcept {
         return children.empty() && !plus && !hash && subs.empty() && groups.empty();
@@ -73,13 +63,17 @@ struct subscription_node {
 template <class Subscriber>
 class subscription_index {
 public:
-    subscription_index() : root_(std::make_unique<node>()) {}
+    subscription_index()
+        : root_(std::make_unique<node>()) {}
 
     /// Adds or replaces (same subscriber, same filter, same share group) a subscription.
     /// `filter` is the plain filter (without "$share/g/"); `share_group` empty for a normal one.
     /// Returns true when it was new, false when it replaced an existing one [MQTT-3.8.4-3].
-    bool insert(std::string_view filter, std::string_view share_group, const Subscriber& s,
-                const subscription_data& d);
+    bool
+    insert(std::string_view filter,
+           std::string_view share_group,
+           const Subscriber& s,
+           const subscription_data& d);
 
     /// Removes it; returns false when there was none. Nodes left empty are removed.
     bool erase(std::string_view filter, std::string_view share_group, const Subscriber& s);
@@ -90,8 +84,11 @@ public:
     /// Does not allocate unless the topic diverges into more than 32 pending '+' branches.
     /// The callbacks must not modify the index.
     template <class OnNormal, class OnShared>
-    void match(std::string_view topic, mqtt::match_options opts, OnNormal&& on_normal,
-               OnShared&& on_shared) const;
+    void
+    match(std::string_view topic,
+          mqtt::match_options opts,
+          OnNormal&& on_normal,
+          OnShared&& on_shared) const;
 
     std::size_t size() const noexcept { return size_; } ///< subscriptions (shared members included)
 
@@ -115,15 +112,14 @@ private:
 
 template <class Subscriber>
 auto subscription_index<Subscriber>::child(const node& n, std::string_view level) noexcept
-    -> node* {
+        -> node* {
     if (level == "+") {
         return n.plus.get();
     }
     if (level == "#") {
         return n.hash.get();
     }
-    const auto it = n.children.find(level);
-    return it == n.children.end() ? nullptr : it->second.get();
+    return n.children.find(level);
 }
 
 template <class Subscriber>
@@ -135,11 +131,7 @@ auto subscription_index<Subscriber>::child_or_create(node& n, std::string_view l
         }
         return *slot;
     }
-    auto it = n.children.find(level);
-    if (it == n.children.end()) {
-        it = n.children.emplace(std::string(level), std::make_unique<node>()).first;
-    }
-    return *it->second;
+    return n.children.find_or_create(level);
 }
 
 template <class Subscriber>
@@ -148,14 +140,17 @@ void subscription_index<Subscriber>::remove_child(node& parent, std::string_view
         parent.plus.reset();
     } else if (level == "#") {
         parent.hash.reset();
-    } else if (const auto it = parent.children.find(level); it != parent.children.end()) {
-        parent.children.erase(it);
+    } else {
+        parent.children.erase(level);
     }
 }
 
 template <class Subscriber>
-bool subscription_index<Subscriber>::insert(std::string_view filter, std::string_view share_group,
-                                            const Subscriber& s, const subscription_data& d) {
+bool subscription_index<Subscriber>::insert(
+        std::string_view filter,
+        std::string_view share_group,
+        const Subscriber& s,
+        const subscription_data& d) {
     node* n = root_.get();
     std::size_t pos = 0;
     for (;;) {
@@ -174,8 +169,9 @@ bool subscription_index<Subscriber>::insert(std::string_view filter, std::string
     if (share_group.empty()) {
         added = n->subs.insert_or_assign(s, d);
     } else {
-        auto git = std::find_if(n->groups.begin(), n->groups.end(),
-                                [&](const auto& g) { return g->group == share_group; });
+        auto git = std::find_if(n->groups.begin(), n->groups.end(), [&](const auto& g) {
+            return g->group == share_group;
+        });
         if (git == n->groups.end()) {
             auto g = std::make_unique<shared_group<Subscriber>>();
             g->group = std::string(share_group);
@@ -183,8 +179,8 @@ bool subscription_index<Subscriber>::insert(std::string_view filter, std::string
             git = std::prev(n->groups.end());
         }
         auto& members = (*git)->members;
-        auto mit = std::find_if(members.begin(), members.end(),
-                                [&](const auto& m) { return m.first == s; });
+        auto mit = std::find_if(
+                members.begin(), members.end(), [&](const auto& m) { return m.first == s; });
         if (mit == members.end()) {
             members.emplace_back(s, d);
             added = true;
@@ -199,8 +195,8 @@ bool subscription_index<Subscriber>::insert(std::string_view filter, std::string
 }
 
 template <class Subscriber>
-bool subscription_index<Subscriber>::erase(std::string_view filter, std::string_view share_group,
-                                           const Subscriber& s) {
+bool subscription_index<Subscriber>::erase(
+        std::string_view filter, std::string_view share_group, const Subscriber& s) {
     // path[i] = (node reached after level i, that level); path.front() is the root.
     std::vector<std::pair<node*, std::string_view>> path;
     path.reserve(mqtt::level_count(filter) + 1);
@@ -229,14 +225,16 @@ bool subscription_index<Subscriber>::erase(std::string_view filter, std::string_
             return false;
         }
     } else {
-        const auto git = std::find_if(target.groups.begin(), target.groups.end(),
-                                      [&](const auto& g) { return g->group == share_group; });
+        const auto git =
+                std::find_if(target.groups.begin(), target.groups.end(), [&](const auto& g) {
+                    return g->group == share_group;
+                });
         if (git == target.groups.end()) {
             return false;
         }
         auto& members = (*git)->members;
-        const auto mit = std::find_if(members.begin(), members.end(),
-                                      [&](const auto& m) { return m.first == s; });
+        const auto mit = std::find_if(
+                members.begin(), members.end(), [&](const auto& m) { return m.first == s; });
         if (mit == members.end()) {
             return false;
         }
@@ -262,9 +260,7 @@ std::size_t subscription_index<Subscriber>::node_count() const {
         const node* n = pending.back();
         pending.pop_back();
         ++count;
-        for (const auto& [level, c] : n->children) {
-            pending.push_back(c.get());
-        }
+        n->children.for_each([&](std::string_view, const node& c) { pending.push_back(&c); });
         if (n->plus) {
             pending.push_back(n->plus.get());
         }
@@ -277,8 +273,11 @@ std::size_t subscription_index<Subscriber>::node_count() const {
 
 template <class Subscriber>
 template <class OnNormal, class OnShared>
-void subscription_index<Subscriber>::match(std::string_view topic, mqtt::match_options opts,
-                                           OnNormal&& on_normal, OnShared&& on_shared) const {
+void subscription_index<Subscriber>::match(
+        std::string_view topic,
+        mqtt::match_options opts,
+        OnNormal&& on_normal,
+        OnShared&& on_shared) const {
     // Depth-first walk with an explicit stack (no recursion: a deep topic cannot exhaust the
     // thread's stack). A frame is a node reached after consuming the topic up to `pos`; `done`
     // means every level of the topic has been consumed.
@@ -287,6 +286,7 @@ void subscription_index<Subscriber>::match(std::string_view topic, mqtt::match_o
         std::size_t pos;
         bool done;
     };
+
     constexpr std::size_t inline_depth = 32;
     std::array<frame, inline_depth> inline_frames;
     std::size_t inline_top = 0;
@@ -340,11 +340,8 @@ void subscription_index<Subscriber>::match(std::string_view topic, mqtt::match_o
                 push(n.plus.get(), next_pos, last);
             }
         }
-        if (!n.children.empty()) {
-            const auto it = n.children.find(topic.substr(f.pos, end - f.pos));
-            if (it != n.children.end()) {
-                push(it->second.get(), next_pos, last);
-            }
+        if (const node* c = n.children.find(topic.substr(f.pos, end - f.pos))) {
+            push(c, next_pos, last);
         }
     }
 }
