@@ -109,13 +109,22 @@ void write_body(const basic_ack<T>& p, bool v5, writer& w) {
     detail::write_ack_body(p.packet_id, p.reason, p.props, v5, w);
 }
 
+/// Index of alternative P in `packet`; the packet type is index + 1.
+template <typename P, std::size_t I = 0>
+constexpr std::size_t index_of() noexcept {
+    if constexpr (std::is_same_v<std::variant_alternative_t<I, packet>, P>) {
+        return I;
+    } else {
+        return index_of<P, I + 1>();
+    }
+}
+
 template <typename P>
 std::uint8_t first_byte(const P& p) noexcept {
     if constexpr (std::is_same_v<P, publish>) {
         return detail::publish_first_byte(p);
     } else {
-        constexpr auto type = static_cast<packet_type>(
-                packet{std::in_place_type<P>}.index() + 1);
+        constexpr auto type = static_cast<packet_type>(index_of<P>() + 1);
         return static_cast<std::uint8_t>(
                 (static_cast<std::uint8_t>(type) << 4) | required_flags(type));
     }
