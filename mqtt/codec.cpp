@@ -81,13 +81,14 @@ void write_body(const disconnect& p, bool v5, writer& w) {
     if (!v5) {
         return;
     }
-    const bool with_props = detail::property_list_size(p.props, detail::prop_scope::disconnect) != 0;
-    if (p.reason == reason_code::normal_disconnection && !with_props) {
+    const std::size_t props_size =
+            detail::property_list_size(p.props, detail::prop_scope::disconnect);
+    if (p.reason == reason_code::normal_disconnection && props_size == 0) {
         return; // Remaining Length 0
     }
     w.u8(static_cast<std::uint8_t>(p.reason));
-    if (with_props) {
-        detail::write_properties(p.props, detail::prop_scope::disconnect, w);
+    if (props_size != 0) {
+        detail::write_properties(p.props, detail::prop_scope::disconnect, props_size, w);
     }
 }
 
@@ -96,12 +97,12 @@ void write_body(const auth& p, bool v5, writer& w) {
     if (!v5) {
         return;
     }
-    const bool with_props = detail::property_list_size(p.props, detail::prop_scope::auth) != 0;
-    if (p.reason == reason_code::success && !with_props) {
+    const std::size_t props_size = detail::property_list_size(p.props, detail::prop_scope::auth);
+    if (p.reason == reason_code::success && props_size == 0) {
         return; // Remaining Length 0
     }
     w.u8(static_cast<std::uint8_t>(p.reason));
-    detail::write_properties(p.props, detail::prop_scope::auth, w);
+    detail::write_properties(p.props, detail::prop_scope::auth, props_size, w);
 }
 
 template <packet_type T>

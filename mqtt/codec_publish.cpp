@@ -114,12 +114,12 @@ void write_ack_body(std::uint16_t packet_id, reason_code reason, const propertie
     }
     // The shortest form: the reason code only when it is not success or properties follow, the
     // property length only when there are properties (§3.4.2.1).
-    const bool with_props = property_list_size(props, prop_scope::ack) != 0;
-    if (reason != reason_code::success || with_props) {
+    const std::size_t props_size = property_list_size(props, prop_scope::ack);
+    if (reason != reason_code::success || props_size != 0) {
         w.u8(static_cast<std::uint8_t>(reason));
     }
-    if (with_props) {
-        write_properties(props, prop_scope::ack, w);
+    if (props_size != 0) {
+        write_properties(props, prop_scope::ack, props_size, w);
     }
 }
 

@@ -202,6 +202,9 @@ reason_code read_properties(reader& r, prop_scope scope, properties& out);
 /// Writes Property Length and the properties `scope` allows; others are dropped.
 void write_properties(const properties& p, prop_scope scope, writer& w);
 
+/// The same with the list size already known (from property_list_size).
+void write_properties(const properties& p, prop_scope scope, std::size_t list_size, writer& w);
+
 /// Size of the property list (without the Property Length field) for `scope`.
 std::size_t property_list_size(const properties& p, prop_scope scope);
 
