@@ -2,6 +2,8 @@
 // 3.1.1 and 5.0), SUBSCRIBE and PUBACK. Counters: bytes/s and items/s, and heap allocations per
 // operation (counted by the global operator new below).
 
+#include "mqtt/codec.hpp"
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -9,8 +11,6 @@
 #include <string>
 
 #include <benchmark/benchmark.h>
-
-#include "mqtt/codec.hpp"
 
 namespace {
 std::atomic<std::size_t> allocations{0};

@@ -19,8 +19,10 @@ constexpr std::uint8_t required_flags(packet_type t) noexcept {
     switch (t) {
     case packet_type::pubrel:
     case packet_type::subscribe:
-    case packet_type::unsubscribe: return 0x02;
-    default: return 0x00;
+    case packet_type::unsubscribe:
+        return 0x02;
+    default:
+        return 0x00;
     }
 }
 
@@ -143,10 +145,8 @@ std::size_t body_size(const packet& p, bool v5) {
 
 } // namespace
 
-boost::system::result<packet> decode(
-        const frame_header& header,
-        std::span<const std::uint8_t> body,
-        protocol_version version) {
+boost::system::result<packet>
+decode(const frame_header& header, std::span<const std::uint8_t> body, protocol_version version) {
     if (body.size() != header.remaining_length) {
         return make_error_code(reason_code::malformed_packet);
     }

@@ -46,34 +46,82 @@ constexpr std::uint64_t mask(Ids... ids) noexcept {
     return (bit(ids) | ...);
 }
 
-constexpr std::uint64_t defined_ids = mask(payload_format_indicator, message_expiry_interval,
-        content_type, response_topic, correlation_data, subscription_identifier,
-        session_expiry_interval, assigned_client_identifier, server_keep_alive,
-        authentication_method, authentication_data, request_problem_information,
-        will_delay_interval, request_response_information, response_information, server_reference,
-        reason_string, receive_maximum, topic_alias_maximum, topic_alias, maximum_qos,
-        retain_available, user_property, maximum_packet_size, wildcard_subscription_available,
-        subscription_identifier_available, shared_subscription_available);
+constexpr std::uint64_t defined_ids =
+        mask(payload_format_indicator,
+             message_expiry_interval,
+             content_type,
+             response_topic,
+             correlation_data,
+             subscription_identifier,
+             session_expiry_interval,
+             assigned_client_identifier,
+             server_keep_alive,
+             authentication_method,
+             authentication_data,
+             request_problem_information,
+             will_delay_interval,
+             request_response_information,
+             response_information,
+             server_reference,
+             reason_string,
+             receive_maximum,
+             topic_alias_maximum,
+             topic_alias,
+             maximum_qos,
+             retain_available,
+             user_property,
+             maximum_packet_size,
+             wildcard_subscription_available,
+             subscription_identifier_available,
+             shared_subscription_available);
 
 // MQTT 5.0 §2.2.2.2, indexed by prop_scope.
 constexpr std::uint64_t allowed_ids[] = {
         // connect
-        mask(session_expiry_interval, authentication_method, authentication_data,
-                request_problem_information, request_response_information, receive_maximum,
-                topic_alias_maximum, user_property, maximum_packet_size),
+        mask(session_expiry_interval,
+             authentication_method,
+             authentication_data,
+             request_problem_information,
+             request_response_information,
+             receive_maximum,
+             topic_alias_maximum,
+             user_property,
+             maximum_packet_size),
         // connack
-        mask(session_expiry_interval, assigned_client_identifier, server_keep_alive,
-                authentication_method, authentication_data, response_information,
-                server_reference, reason_string, receive_maximum, topic_alias_maximum,
-                maximum_qos, retain_available, user_property, maximum_packet_size,
-                wildcard_subscription_available, subscription_identifier_available,
-                shared_subscription_available),
+        mask(session_expiry_interval,
+             assigned_client_identifier,
+             server_keep_alive,
+             authentication_method,
+             authentication_data,
+             response_information,
+             server_reference,
+             reason_string,
+             receive_maximum,
+             topic_alias_maximum,
+             maximum_qos,
+             retain_available,
+             user_property,
+             maximum_packet_size,
+             wildcard_subscription_available,
+             subscription_identifier_available,
+             shared_subscription_available),
         // publish
-        mask(payload_format_indicator, message_expiry_interval, content_type, response_topic,
-                correlation_data, subscription_identifier, topic_alias, user_property),
+        mask(payload_format_indicator,
+             message_expiry_interval,
+             content_type,
+             response_topic,
+             correlation_data,
+             subscription_identifier,
+             topic_alias,
+             user_property),
         // will
-        mask(payload_format_indicator, message_expiry_interval, content_type, response_topic,
-                correlation_data, will_delay_interval, user_property),
+        mask(payload_format_indicator,
+             message_expiry_interval,
+             content_type,
+             response_topic,
+             correlation_data,
+             will_delay_interval,
+             user_property),
         // ack
         mask(reason_string, user_property),
         // subscribe
@@ -96,10 +144,15 @@ constexpr std::uint64_t allowed_for(prop_scope scope) noexcept {
 
 // Byte properties whose only values are 0 and 1; anything else is a Protocol Error (§3.1.2.11,
 // §3.2.2.3, §3.3.2.3.2).
-constexpr std::uint64_t boolean_ids = mask(payload_format_indicator, request_problem_information,
-        request_response_information, maximum_qos, retain_available,
-        wildcard_subscription_available, subscription_identifier_available,
-        shared_subscription_available);
+constexpr std::uint64_t boolean_ids =
+        mask(payload_format_indicator,
+             request_problem_information,
+             request_response_information,
+             maximum_qos,
+             retain_available,
+             wildcard_subscription_available,
+             subscription_identifier_available,
+             shared_subscription_available);
 
 reason_code read_byte(reader& r, std::uint8_t id, std::optional<std::uint8_t>& out) {
     std::uint8_t v = 0;
@@ -157,9 +210,12 @@ reason_code read_binary(reader& r, std::optional<binary>& out) {
 
 reason_code read_one(reader& r, std::uint8_t id, properties& out) {
     switch (id) {
-    case payload_format_indicator: return read_byte(r, id, out.payload_format_indicator);
-    case message_expiry_interval: return read_u32(r, out.message_expiry_interval, true);
-    case content_type: return read_string(r, out.content_type);
+    case payload_format_indicator:
+        return read_byte(r, id, out.payload_format_indicator);
+    case message_expiry_interval:
+        return read_u32(r, out.message_expiry_interval, true);
+    case content_type:
+        return read_string(r, out.content_type);
     case response_topic: {
         const reason_code rc = read_string(r, out.response_topic);
         if (rc != reason_code::success) {
@@ -171,7 +227,8 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         }
         return reason_code::success;
     }
-    case correlation_data: return read_binary(r, out.correlation_data);
+    case correlation_data:
+        return read_binary(r, out.correlation_data);
     case subscription_identifier: {
         std::uint32_t v = 0;
         if (!r.varint(v)) {
@@ -183,24 +240,39 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         out.subscription_identifiers.push_back(v);
         return reason_code::success;
     }
-    case session_expiry_interval: return read_u32(r, out.session_expiry_interval, true);
-    case assigned_client_identifier: return read_string(r, out.assigned_client_identifier);
-    case server_keep_alive: return read_u16(r, out.server_keep_alive, true);
-    case authentication_method: return read_string(r, out.authentication_method);
-    case authentication_data: return read_binary(r, out.authentication_data);
-    case request_problem_information: return read_byte(r, id, out.request_problem_information);
-    case will_delay_interval: return read_u32(r, out.will_delay_interval, true);
+    case session_expiry_interval:
+        return read_u32(r, out.session_expiry_interval, true);
+    case assigned_client_identifier:
+        return read_string(r, out.assigned_client_identifier);
+    case server_keep_alive:
+        return read_u16(r, out.server_keep_alive, true);
+    case authentication_method:
+        return read_string(r, out.authentication_method);
+    case authentication_data:
+        return read_binary(r, out.authentication_data);
+    case request_problem_information:
+        return read_byte(r, id, out.request_problem_information);
+    case will_delay_interval:
+        return read_u32(r, out.will_delay_interval, true);
     case request_response_information:
         return read_byte(r, id, out.request_response_information);
-    case response_information: return read_string(r, out.response_information);
-    case server_reference: return read_string(r, out.server_reference);
-    case reason_string: return read_string(r, out.reason_string);
-    case receive_maximum: return read_u16(r, out.receive_maximum, false); // §3.1.2.11.3
-    case topic_alias_maximum: return read_u16(r, out.topic_alias_maximum, true);
+    case response_information:
+        return read_string(r, out.response_information);
+    case server_reference:
+        return read_string(r, out.server_reference);
+    case reason_string:
+        return read_string(r, out.reason_string);
+    case receive_maximum:
+        return read_u16(r, out.receive_maximum, false); // §3.1.2.11.3
+    case topic_alias_maximum:
+        return read_u16(r, out.topic_alias_maximum, true);
     // Alias 0 and aliases above the maximum are the session's topic_alias_invalid decision.
-    case topic_alias: return read_u16(r, out.topic_alias, true);
-    case maximum_qos: return read_byte(r, id, out.maximum_qos);
-    case retain_available: return read_byte(r, id, out.retain_available);
+    case topic_alias:
+        return read_u16(r, out.topic_alias, true);
+    case maximum_qos:
+        return read_byte(r, id, out.maximum_qos);
+    case retain_available:
+        return read_byte(r, id, out.retain_available);
     case user_property: {
         mqtt::user_property up;
         if (!r.utf8(up.key) || !r.utf8(up.value)) {
@@ -209,14 +281,16 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         out.user_properties.push_back(std::move(up));
         return reason_code::success;
     }
-    case maximum_packet_size: return read_u32(r, out.maximum_packet_size, false); // §3.1.2.11.4
+    case maximum_packet_size:
+        return read_u32(r, out.maximum_packet_size, false); // §3.1.2.11.4
     case wildcard_subscription_available:
         return read_byte(r, id, out.wildcard_subscription_available);
     case subscription_identifier_available:
         return read_byte(r, id, out.subscription_identifier_available);
     case shared_subscription_available:
         return read_byte(r, id, out.shared_subscription_available);
-    default: return reason_code::malformed_packet;
+    default:
+        return reason_code::malformed_packet;
     }
 }
 
@@ -293,17 +367,28 @@ void write_list_for(const properties& p, writer& w) {
 
 void write_list(const properties& p, prop_scope scope, writer& w) {
     switch (scope) {
-    case prop_scope::connect: return write_list_for<prop_scope::connect>(p, w);
-    case prop_scope::connack: return write_list_for<prop_scope::connack>(p, w);
-    case prop_scope::publish: return write_list_for<prop_scope::publish>(p, w);
-    case prop_scope::will: return write_list_for<prop_scope::will>(p, w);
-    case prop_scope::ack: return write_list_for<prop_scope::ack>(p, w);
-    case prop_scope::subscribe: return write_list_for<prop_scope::subscribe>(p, w);
-    case prop_scope::suback: return write_list_for<prop_scope::suback>(p, w);
-    case prop_scope::unsubscribe: return write_list_for<prop_scope::unsubscribe>(p, w);
-    case prop_scope::unsuback: return write_list_for<prop_scope::unsuback>(p, w);
-    case prop_scope::disconnect: return write_list_for<prop_scope::disconnect>(p, w);
-    case prop_scope::auth: return write_list_for<prop_scope::auth>(p, w);
+    case prop_scope::connect:
+        return write_list_for<prop_scope::connect>(p, w);
+    case prop_scope::connack:
+        return write_list_for<prop_scope::connack>(p, w);
+    case prop_scope::publish:
+        return write_list_for<prop_scope::publish>(p, w);
+    case prop_scope::will:
+        return write_list_for<prop_scope::will>(p, w);
+    case prop_scope::ack:
+        return write_list_for<prop_scope::ack>(p, w);
+    case prop_scope::subscribe:
+        return write_list_for<prop_scope::subscribe>(p, w);
+    case prop_scope::suback:
+        return write_list_for<prop_scope::suback>(p, w);
+    case prop_scope::unsubscribe:
+        return write_list_for<prop_scope::unsubscribe>(p, w);
+    case prop_scope::unsuback:
+        return write_list_for<prop_scope::unsuback>(p, w);
+    case prop_scope::disconnect:
+        return write_list_for<prop_scope::disconnect>(p, w);
+    case prop_scope::auth:
+        return write_list_for<prop_scope::auth>(p, w);
     }
 }
 
@@ -329,7 +414,7 @@ reason_code read_properties(reader& r, prop_scope scope, properties& out) {
             return reason_code::protocol_error; // [MQTT-2.2.2-2]
         }
         const bool repeatable = id == user_property ||
-                (id == subscription_identifier && scope == prop_scope::publish);
+                                (id == subscription_identifier && scope == prop_scope::publish);
         if ((seen & bit(id)) != 0 && !repeatable) {
             return reason_code::protocol_error; // [MQTT-2.2.2-2]: at most once
         }

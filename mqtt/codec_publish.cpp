@@ -78,8 +78,13 @@ void write_body(const publish& p, bool v5, writer& w) {
     w.raw(p.payload);
 }
 
-reason_code decode_ack(packet_type type, reader& r, bool v5, std::uint16_t& packet_id,
-        reason_code& reason, properties& props) {
+reason_code decode_ack(
+        packet_type type,
+        reader& r,
+        bool v5,
+        std::uint16_t& packet_id,
+        reason_code& reason,
+        properties& props) {
     if (!r.u16(packet_id)) {
         return reason_code::malformed_packet;
     }
@@ -106,8 +111,8 @@ reason_code decode_ack(packet_type type, reader& r, bool v5, std::uint16_t& pack
     return r.empty() ? reason_code::success : reason_code::malformed_packet;
 }
 
-void write_ack_body(std::uint16_t packet_id, reason_code reason, const properties& props, bool v5,
-        writer& w) {
+void write_ack_body(
+        std::uint16_t packet_id, reason_code reason, const properties& props, bool v5, writer& w) {
     w.u16(packet_id);
     if (!v5) {
         return;
@@ -126,10 +131,7 @@ void write_ack_body(std::uint16_t packet_id, reason_code reason, const propertie
 } // namespace detail
 
 void encode_publish_head(
-        const publish& p,
-        std::size_t payload_size,
-        protocol_version version,
-        std::string& out) {
+        const publish& p, std::size_t payload_size, protocol_version version, std::string& out) {
     const bool v5 = version == protocol_version::v5;
     detail::writer counter;
     detail::write_publish_head_body(p, v5, counter);

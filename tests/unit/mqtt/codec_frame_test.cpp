@@ -7,8 +7,8 @@
 namespace thinggate::mqtt::test {
 namespace {
 
-boost::system::result<frame_status> frame(std::string_view hex, frame_header& h,
-        std::uint32_t max = max_remaining_length + 5) {
+boost::system::result<frame_status>
+frame(std::string_view hex, frame_header& h, std::uint32_t max = max_remaining_length + 5) {
     static std::string storage;
     storage = from_hex(hex);
     return parse_frame(as_bytes(storage), max, h);
@@ -119,6 +119,7 @@ TEST_CASE("encode_varint: boundaries of each length (§1.5.5)") {
             {2'097'152, "80 80 80 01"},
             {268'435'455, "FF FF FF 7F"},
     };
+
     for (const auto& t : table) {
         std::string out;
         encode_varint(t.value, out);
@@ -172,6 +173,7 @@ TEST_CASE("valid_utf8 [MQTT-1.5.4-1] [MQTT-1.5.4-2] [MQTT-1.5.4-3]") {
             {"E2 28 AC", false, "bad 3-byte continuation"},
             {"F0 9D 28 9E", false, "bad 4-byte continuation"},
     };
+
     for (const auto& t : table) {
         const std::string label = std::string(t.why) + ": " + t.hex;
         INFO(label);
@@ -183,7 +185,7 @@ TEST_CASE("reason codes: names, category, error_code") {
     CHECK(to_string(reason_code::success) == "success");
     CHECK(to_string(reason_code::malformed_packet) == "malformed_packet");
     CHECK(to_string(reason_code::wildcard_subscriptions_not_supported) ==
-            "wildcard_subscriptions_not_supported");
+          "wildcard_subscriptions_not_supported");
     CHECK(to_string(static_cast<reason_code>(0x42)) == "unknown_reason_code");
     CHECK(std::string_view(mqtt_category().name()) == "mqtt");
     const boost::system::error_code ec = reason_code::protocol_error; // is_error_code_enum

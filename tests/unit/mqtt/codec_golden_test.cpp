@@ -72,7 +72,8 @@ TEST_CASE("golden: CONNECT 5 with properties and will properties") {
 TEST_CASE("golden: CONNACK 3.1.1 session present, and refused not authorized") {
     check_golden("20 02 01 00", connack{true, reason_code::success, {}}, v311);
     check_golden("20 02 00 05", connack{false, reason_code::not_authorized, {}}, v311);
-    check_golden("20 02 00 01", connack{false, reason_code::unsupported_protocol_version, {}}, v311);
+    check_golden(
+            "20 02 00 01", connack{false, reason_code::unsupported_protocol_version, {}}, v311);
 }
 
 TEST_CASE("golden: CONNACK 5 with properties") {
@@ -166,8 +167,8 @@ TEST_CASE("golden: SUBSCRIBE and SUBACK 5 with options and subscription identifi
     check_golden(
             "90 05 00 02 00 02 A2",
             suback{2,
-                    {reason_code::granted_qos2, reason_code::wildcard_subscriptions_not_supported},
-                    {}},
+                   {reason_code::granted_qos2, reason_code::wildcard_subscriptions_not_supported},
+                   {}},
             v5);
 }
 

@@ -122,13 +122,14 @@ std::vector<packet> rich_packets(protocol_version v) {
         }
         return p;
     };
-    out.emplace_back(puback{1, is_v5 ? reason_code::quota_exceeded : reason_code::success,
-            ack_props()});
-    out.emplace_back(pubrec{2, is_v5 ? reason_code::no_matching_subscribers : reason_code::success,
-            ack_props()});
-    out.emplace_back(pubrel{3, is_v5 ? reason_code::packet_identifier_not_found
-                                     : reason_code::success,
-            ack_props()});
+    out.emplace_back(
+            puback{1, is_v5 ? reason_code::quota_exceeded : reason_code::success, ack_props()});
+    out.emplace_back(pubrec{
+            2, is_v5 ? reason_code::no_matching_subscribers : reason_code::success, ack_props()});
+    out.emplace_back(
+            pubrel{3,
+                   is_v5 ? reason_code::packet_identifier_not_found : reason_code::success,
+                   ack_props()});
     out.emplace_back(pubcomp{4, reason_code::success, ack_props()});
     {
         subscribe s;
@@ -147,8 +148,11 @@ std::vector<packet> rich_packets(protocol_version v) {
     {
         suback s;
         s.packet_id = 10;
-        s.reasons = {reason_code::granted_qos0, reason_code::granted_qos1,
-                reason_code::granted_qos2, reason_code::unspecified_error};
+        s.reasons = {
+                reason_code::granted_qos0,
+                reason_code::granted_qos1,
+                reason_code::granted_qos2,
+                reason_code::unspecified_error};
         if (is_v5) {
             s.reasons.push_back(reason_code::shared_subscriptions_not_supported);
             s.reasons.push_back(reason_code::topic_filter_invalid);
@@ -169,7 +173,9 @@ std::vector<packet> rich_packets(protocol_version v) {
         unsuback u;
         u.packet_id = 11;
         if (is_v5) {
-            u.reasons = {reason_code::success, reason_code::no_subscription_existed,
+            u.reasons = {
+                    reason_code::success,
+                    reason_code::no_subscription_existed,
                     reason_code::not_authorized};
             u.props = ack_props();
         }
@@ -204,8 +210,7 @@ TEST_CASE("round trip: every packet kind with rich properties, both versions") {
         const auto packets = rich_packets(v);
         std::set<packet_type> kinds;
         for (const auto& p : packets) {
-            const std::string label =
-                    std::string(to_string(type_of(p))) + " " + name(v);
+            const std::string label = std::string(to_string(type_of(p))) + " " + name(v);
             INFO(label);
             check_round_trip(p, v);
             kinds.insert(type_of(p));
@@ -243,10 +248,10 @@ TEST_CASE("encode writes the shortest form of v5 acknowledgements [§3.4.2.1, §
     CHECK(to_hex(encode_to_string(pubrel{9, reason_code::success, {}}, v5)) == "62 02 00 09");
     CHECK(to_hex(encode_to_string(pubcomp{9, reason_code::success, {}}, v5)) == "70 02 00 09");
     CHECK(to_hex(encode_to_string(puback{9, reason_code::not_authorized, {}}, v5)) ==
-            "40 03 00 09 87");
+          "40 03 00 09 87");
     CHECK(to_hex(encode_to_string(disconnect{}, v5)) == "E0 00");
     CHECK(to_hex(encode_to_string(disconnect{reason_code::server_shutting_down, {}}, v5)) ==
-            "E0 01 8B");
+          "E0 01 8B");
     CHECK(to_hex(encode_to_string(auth{}, v5)) == "F0 00");
 }
 
@@ -260,27 +265,29 @@ TEST_CASE("3.1.1 encoding drops what 3.1.1 cannot carry") {
         puback a{1, reason_code::quota_exceeded, {}};
         a.props.reason_string = "x";
         CHECK(to_hex(encode_to_string(a, v311)) == "40 02 00 01");
-        CHECK(to_hex(encode_to_string(disconnect{reason_code::server_busy, {}}, v311)) ==
-                "E0 00");
+        CHECK(to_hex(encode_to_string(disconnect{reason_code::server_busy, {}}, v311)) == "E0 00");
     }
     SUBCASE("CONNACK reason codes map to 3.1.1 return codes") {
         CHECK(to_hex(encode_to_string(connack{false, reason_code::banned, {}}, v311)) ==
-                "20 02 00 05");
+              "20 02 00 05");
         CHECK(to_hex(encode_to_string(connack{false, reason_code::server_busy, {}}, v311)) ==
-                "20 02 00 03");
+              "20 02 00 03");
         CHECK(to_hex(encode_to_string(connack{false, reason_code::quota_exceeded, {}}, v311)) ==
-                "20 02 00 03");
+              "20 02 00 03");
         CHECK(to_hex(encode_to_string(
                       connack{false, reason_code::client_identifier_not_valid, {}}, v311)) ==
-                "20 02 00 02");
+              "20 02 00 02");
     }
     SUBCASE("[MQTT-3.2.2-4] session present is cleared on a refusal") {
         CHECK(to_hex(encode_to_string(connack{true, reason_code::not_authorized, {}}, v311)) ==
-                "20 02 00 05");
+              "20 02 00 05");
     }
     SUBCASE("SUBACK failures become 0x80") {
-        suback s{1, {reason_code::granted_qos2, reason_code::quota_exceeded,
-                            reason_code::topic_filter_invalid},
+        suback s{
+                1,
+                {reason_code::granted_qos2,
+                 reason_code::quota_exceeded,
+                 reason_code::topic_filter_invalid},
                 {}};
         CHECK(to_hex(encode_to_string(s, v311)) == "90 05 00 01 02 80 80");
     }
@@ -299,8 +306,7 @@ TEST_CASE("3.1.1 encoding drops what 3.1.1 cannot carry") {
         c.version = v311;
         c.client_id = "a";
         c.password = "p";
-        CHECK(to_hex(encode_to_string(c, v311)) ==
-                "10 0D 00 04 4D 51 54 54 04 02 00 00 00 01 61");
+        CHECK(to_hex(encode_to_string(c, v311)) == "10 0D 00 04 4D 51 54 54 04 02 00 00 00 01 61");
     }
     SUBCASE("[MQTT-3.3.1-2] DUP is never set on QoS 0") {
         publish p;

@@ -65,7 +65,8 @@ inline boost::system::result<packet> decode_bytes(std::string_view bytes, protoc
         return status.error();
     }
     REQUIRE_MESSAGE(*status == frame_status::complete, "incomplete frame: " << to_hex(bytes));
-    REQUIRE_MESSAGE(h.total_size() == bytes.size(), "trailing bytes after frame: " << to_hex(bytes));
+    REQUIRE_MESSAGE(
+            h.total_size() == bytes.size(), "trailing bytes after frame: " << to_hex(bytes));
     return decode(h, as_bytes(bytes).subspan(h.header_size), v);
 }
 
@@ -84,8 +85,9 @@ inline std::string encode_to_string(const packet& p, protocol_version v) {
 inline std::string check_round_trip(const packet& p, protocol_version v) {
     const std::string bytes = encode_to_string(p, v);
     auto back = decode_bytes(bytes, v);
-    REQUIRE_MESSAGE(back.has_value(), "decode failed: " << back.error().message() << " for "
-                                                        << to_hex(bytes));
+    REQUIRE_MESSAGE(
+            back.has_value(),
+            "decode failed: " << back.error().message() << " for " << to_hex(bytes));
     CHECK_MESSAGE(*back == p, "round trip changed the packet: " << to_hex(bytes));
     return bytes;
 }
