@@ -258,6 +258,21 @@ TEST_CASE("server: TLS handshakes without a valid client certificate are refused
     CHECK(good.echo("welcome"));
 }
 
+TEST_CASE("server: a TLS handshake that does not finish in time is dropped") {
+    t::test_pki pki;
+    auto cfg = tls_listener(pki);
+    cfg.handshake_timeout_ms = 200;
+    t::echo_server s({cfg});
+    t::tcp_client silent(s.port()); // connects, never says ClientHello
+    REQUIRE(silent.connect());
+    auto from = std::chrono::steady_clock::now();
+    CHECK(silent.wait_closed());
+    CHECK(std::chrono::steady_clock::now() - from >= 150ms);
+    CHECK(s.st.wait([&] { return s.st.released == 1; }));
+    CHECK(s.srv->stats().handshake_failures == 1);
+    CHECK(s.st.get(&t::echo_state::made) == 0);
+}
+
 TEST_CASE("server: TLS 1.1 is refused, TLS 1.2 and 1.3 are accepted") {
     t::test_pki pki;
     auto l13 = tls_listener(pki, "tls13");

@@ -43,10 +43,19 @@ struct echo_state {
     int admitted = 0, released = 0;
     int limit = 1'000'000;
 
+    /// Waits until `pred` holds or `timeout` passed. Woken by update(); also re-checks every
+    /// 10 ms for predicates over state that update() does not cover (server stats).
     template <class Pred>
     bool wait(Pred pred, std::chrono::milliseconds timeout = 5s) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
         std::unique_lock lk(mu);
-        return cv.wait_for(lk, timeout, pred);
+        while (!pred()) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return false;
+            }
+            cv.wait_for(lk, 10ms);
+        }
+        return true;
     }
 
     template <class Fn>
