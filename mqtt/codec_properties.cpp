@@ -411,7 +411,8 @@ reason_code read_properties(reader& r, prop_scope scope, properties& out) {
             return reason_code::malformed_packet;
         }
         if ((allowed & bit(id)) == 0) {
-            return reason_code::protocol_error; // [MQTT-2.2.2-2]
+            // §2.2.2.2: an identifier not valid for the packet kind makes it a Malformed Packet.
+            return reason_code::malformed_packet;
         }
         const bool repeatable = id == user_property ||
                                 (id == subscription_identifier && scope == prop_scope::publish);

@@ -21,7 +21,8 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
         return reason_code::malformed_packet;
     }
     if (!topic_name_syntax_ok(out.topic)) {
-        return reason_code::topic_name_invalid; // [MQTT-3.3.2-2]
+        // A wildcard is not "correctly formed" (0x90 is for names that are but are refused).
+        return reason_code::malformed_packet; // [MQTT-3.3.2-2]
     }
     if (q > 0) {
         if (!r.u16(out.packet_id)) {
@@ -39,7 +40,7 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
     }
     if (out.topic.empty()) {
         if (!v5) {
-            return reason_code::topic_name_invalid; // at least one character [MQTT-4.7.3-1]
+            return reason_code::malformed_packet; // at least one character [MQTT-4.7.3-1]
         }
         if (!out.props.topic_alias) {
             return reason_code::protocol_error; // §3.3.2.1: empty name needs a Topic Alias

@@ -102,14 +102,15 @@ reason_code check_filter(std::string_view filter, bool& shared) noexcept {
         // ShareName: at least one character, no wildcards, followed by '/' and a filter
         // [MQTT-4.8.2-1..2].
         if (slash == std::string_view::npos || slash == 0) {
-            return reason_code::topic_filter_invalid;
+            return reason_code::malformed_packet;
         }
         if (rest.substr(0, slash).find_first_of("+#") != std::string_view::npos) {
-            return reason_code::topic_filter_invalid;
+            return reason_code::malformed_packet;
         }
         filter = rest.substr(slash + 1);
     }
-    return filter_syntax_ok(filter) ? reason_code::success : reason_code::topic_filter_invalid;
+    // Broken syntax is a Malformed Packet; 0x8F is for filters that are well formed but refused.
+    return filter_syntax_ok(filter) ? reason_code::success : reason_code::malformed_packet;
 }
 
 namespace {

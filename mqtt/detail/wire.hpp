@@ -215,7 +215,7 @@ bool valid_reason(packet_type type, std::uint8_t code) noexcept;
 bool topic_name_syntax_ok(std::string_view topic) noexcept;
 
 /// Topic filter syntax [MQTT-4.7.1-1..2] including "$share/{group}/{filter}" [MQTT-4.8.2-1..2].
-/// Returns success or topic_filter_invalid; `shared` tells whether it is a shared subscription.
+/// Returns success or malformed_packet; `shared` tells whether it is a shared subscription.
 reason_code check_filter(std::string_view filter, bool& shared) noexcept;
 
 // Per-packet decoders: `r` holds exactly the packet's body; fixed-header flags are checked by the

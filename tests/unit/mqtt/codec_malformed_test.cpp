@@ -23,8 +23,10 @@ struct invalid_vector {
 
 constexpr auto malformed = reason_code::malformed_packet;
 constexpr auto protocol = reason_code::protocol_error;
-constexpr auto bad_topic = reason_code::topic_name_invalid;
-constexpr auto bad_filter = reason_code::topic_filter_invalid;
+// Syntax errors in topic names and filters are Malformed Packets: 0x90 / 0x8F are for names and
+// filters that are correctly formed but refused (a broker decision, not the codec's).
+constexpr auto bad_topic = reason_code::malformed_packet;
+constexpr auto bad_filter = reason_code::malformed_packet;
 constexpr auto unsupported = reason_code::unsupported_protocol_version;
 
 // Length-prefixed protocol name "MQTT", for readability.
@@ -91,10 +93,10 @@ const invalid_vector invalid_vectors[] = {
          malformed},
         {"§1.5.4 PUBLISH topic length beyond packet", versions::both, "30 03 00 05 61", malformed},
         {"§1.5.4 PUBLISH QoS 1 without packet id", versions::both, "32 03 00 01 61", malformed},
-        {"[MQTT-2.2.2-2] PUBLISH session expiry property not allowed",
+        {"§2.2.2.2 PUBLISH session expiry property not allowed",
          versions::v5,
          "30 09 00 01 61 05 11 00 00 00 01",
-         protocol},
+         malformed},
         {"[MQTT-2.2.2-2] PUBLISH topic alias twice",
          versions::v5,
          "30 0A 00 01 61 06 23 00 01 23 00 02",
@@ -158,10 +160,10 @@ const invalid_vector invalid_vectors[] = {
          versions::v5,
          "70 03 00 01 80",
          malformed},
-        {"[MQTT-2.2.2-2] PUBACK topic alias property",
+        {"§2.2.2.2 PUBACK topic alias property",
          versions::v5,
          "40 07 00 01 00 03 23 00 01",
-         protocol},
+         malformed},
         {"[MQTT-2.2.2-2] PUBREC reason string twice",
          versions::v5,
          "50 0B 00 01 00 07 1F 00 01 61 1F 00 00",
@@ -231,10 +233,10 @@ const invalid_vector invalid_vectors[] = {
          versions::both,
          "10 11 " MQTT_NAME "04 06 00 3C 00 01 61 00 00 00 00",
          bad_topic},
-        {"[MQTT-2.2.2-2] CONNECT topic alias property",
+        {"§2.2.2.2 CONNECT topic alias property",
          versions::both,
          "10 11 " MQTT_NAME "05 02 00 3C 03 23 00 01 00 01 61",
-         protocol},
+         malformed},
         {"§3.1.2.11.3 CONNECT receive maximum 0",
          versions::both,
          "10 11 " MQTT_NAME "05 02 00 3C 03 21 00 00 00 01 61",
@@ -255,10 +257,10 @@ const invalid_vector invalid_vectors[] = {
          versions::both,
          "10 10 " MQTT_NAME "05 02 00 3C 02 17 02 00 01 61",
          protocol},
-        {"[MQTT-2.2.2-2] CONNECT will properties with session expiry",
+        {"§2.2.2.2 CONNECT will properties with session expiry",
          versions::both,
          "10 19 " MQTT_NAME "05 06 00 3C 00 00 01 61 05 11 00 00 00 01 00 01 74 00 00",
-         protocol},
+         malformed},
         {"§3.1.3 CONNECT user name flag without user name",
          versions::both,
          "10 0D " MQTT_NAME "04 82 00 3C 00 01 61",
@@ -281,10 +283,10 @@ const invalid_vector invalid_vectors[] = {
          malformed},
         {"§3.2.2.3 CONNACK 5 without property length", versions::v5, "20 02 00 00", malformed},
         {"§3.2.2.3.4 CONNACK maximum QoS 2", versions::v5, "20 05 00 00 02 24 02", protocol},
-        {"[MQTT-2.2.2-2] CONNACK will delay interval property",
+        {"§2.2.2.2 CONNACK will delay interval property",
          versions::v5,
          "20 08 00 00 05 18 00 00 00 01",
-         protocol},
+         malformed},
 
         // SUBSCRIBE.
         {"[MQTT-3.8.3-3] SUBSCRIBE without filters (3.1.1)",
@@ -364,10 +366,10 @@ const invalid_vector invalid_vectors[] = {
          versions::v5,
          "82 09 00 01 02 0B 00 00 01 61 00",
          protocol},
-        {"[MQTT-2.2.2-2] SUBSCRIBE reason string property",
+        {"§2.2.2.2 SUBSCRIBE reason string property",
          versions::v5,
          "82 0A 00 01 03 1F 00 00 00 01 61 00",
-         protocol},
+         malformed},
         {"§3.8.3 SUBSCRIBE filter without options byte",
          versions::v311,
          "82 05 00 01 00 01 61",
@@ -388,10 +390,10 @@ const invalid_vector invalid_vectors[] = {
          versions::v311,
          "A2 06 00 01 00 02 61 23",
          bad_filter},
-        {"[MQTT-2.2.2-2] UNSUBSCRIBE reason string property",
+        {"§2.2.2.2 UNSUBSCRIBE reason string property",
          versions::v5,
          "A2 0A 00 01 04 1F 00 01 61 00 01 61",
-         protocol},
+         malformed},
         {"3.1.1 §3.11 UNSUBACK with payload", versions::v311, "B0 03 00 01 00", malformed},
         {"§3.11.3 UNSUBACK reason 0x10", versions::v5, "B0 04 00 01 00 10", malformed},
         {"§3.11.3 UNSUBACK without reason codes", versions::v5, "B0 03 00 01 00", protocol},
@@ -401,20 +403,20 @@ const invalid_vector invalid_vectors[] = {
         {"§3.13 PINGRESP with a body", versions::both, "D0 01 00", malformed},
         {"3.1.1 §3.14 DISCONNECT with a body", versions::v311, "E0 01 00", malformed},
         {"§3.14.2.1 DISCONNECT reason 0x01", versions::v5, "E0 01 01", malformed},
-        {"[MQTT-2.2.2-2] DISCONNECT topic alias property",
+        {"§2.2.2.2 DISCONNECT topic alias property",
          versions::v5,
          "E0 05 00 03 23 00 01",
-         protocol},
+         malformed},
         {"§3.14.2.2 DISCONNECT property length beyond packet",
          versions::v5,
          "E0 03 00 05 11",
          malformed},
         {"§3.15.2 AUTH reason without property length", versions::v5, "F0 01 18", malformed},
         {"§3.15.2.1 AUTH reason 0x04", versions::v5, "F0 02 04 00", malformed},
-        {"[MQTT-2.2.2-2] AUTH session expiry property",
+        {"§2.2.2.2 AUTH session expiry property",
          versions::v5,
          "F0 08 18 06 11 00 00 00 00 00",
-         protocol},
+         malformed},
         {"§3.15.2.2 AUTH bytes after properties", versions::v5, "F0 03 18 00 00", malformed},
 };
 
