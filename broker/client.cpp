@@ -629,7 +629,10 @@ std::uint16_t client_machine::next_packet_id() {
 
 void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup) {
     const message& m = *d.msg;
-    mqtt::publish head;
+    // Reused per connection: assignments keep the strings' and vectors' capacity, so a delivery
+    // allocates nothing in steady state (the payload is never copied: the frame borrows it).
+    mqtt::publish& head = out_head_;
+    bool new_alias = false;
     head.qos = d.qos;
     head.retain = d.retain;
     head.dup = dup;
@@ -652,9 +655,12 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
                 const auto alias = static_cast<std::uint16_t>(out_aliases_.size() + 1);
                 out_aliases_.emplace(m.topic, alias);
                 head.props.topic_alias = alias;
+                new_alias = true;
             }
         }
-        if (!aliased) {
+        if (aliased) {
+            head.topic.clear();
+        } else {
             head.topic = m.topic;
         }
     } else {
@@ -665,6 +671,9 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     if (f.head.size() + m.payload.size() > out_max_packet_) {
         // Larger than the client accepts: discarded as if sent [MQTT-3.1.2-25].
         ++b_.dropped;
+        if (new_alias) {
+            out_aliases_.erase(m.topic); // the client never learnt it
+        }
         if (packet_id != 0) {
             session_->inflight.erase(packet_id);
         }

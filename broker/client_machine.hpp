@@ -102,6 +102,7 @@ private:
     std::deque<out_frame> out_;
     std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
     std::string scratch_;
+    mqtt::publish out_head_; ///< reused head of outgoing PUBLISH packets
 
     // connection parameters
     std::string client_id_;

@@ -749,3 +749,23 @@ TEST_CASE("[MQTT-3.3.2-4] a v5 PUBLISH whose payload is declared UTF-8 but is no
     CHECK(ack.reason == reason_code::payload_format_invalid);
     CHECK_FALSE(p.closed);
 }
+
+TEST_CASE("a topic alias is not kept for a message dropped as too large for the client") {
+    fixture f;
+    peer s(f.b, f.rt, 0);
+    mqtt::connect c;
+    c.client_id = "s";
+    c.props.topic_alias_maximum = 4;
+    c.props.maximum_packet_size = 64;
+    s.send(c);
+    s.first<mqtt::connack>();
+    s.subscribe("al", qos::at_most_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    p.publish("al", std::string(100, 'x')); // dropped
+    p.publish("al", "small");
+    auto got = publishes(s.received());
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].topic == "al"); // the full topic, since the client never learnt an alias
+    CHECK(got[0].props.topic_alias == 1);
+}
