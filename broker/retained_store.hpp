@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <string_view>
 
 #include "broker/message.hpp"
@@ -12,6 +13,10 @@
 
 namespace thinggate::broker {
 
+/// Implementation: an ordered map topic → message (the key views the message's own topic, so a
+/// topic is stored once). A wildcard filter is matched by a skip scan: the literal prefix narrows
+/// the range and each mismatching level seeks past the keys that cannot match, so "a/b/#" reads
+/// only "a/b..." and "dt/+/+/telemetry" seeks to the "telemetry" entry of each device.
 class retained_store {
 public:
     /// Stores `m` for m->topic, replacing the previous one; an empty payload deletes it
@@ -29,7 +34,11 @@ public:
     /// Drops expired messages; returns how many.
     std::size_t purge_expired(clock::time_point now);
 
+    /// Stored messages, expired ones not yet purged included.
     std::size_t size() const noexcept;
+
+private:
+    std::map<std::string_view, message_ptr, std::less<>> by_topic_;
 };
 
 } // namespace thinggate::broker

@@ -16,8 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <boost/unordered/unordered_flat_map.hpp>
-
+#include "broker/detail/level_children.hpp"
 #include "broker/detail/subscriber_list.hpp"
 #include "mqtt/packet.hpp"
 #include "mqtt/topic.hpp"
@@ -40,20 +39,10 @@ struct shared_group {
 
 namespace detail {
 
-/// Transparent hash so that a level is looked up by string_view without a std::string temporary.
-struct level_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view level) const noexcept {
-        return std::hash<std::string_view>{}(level);
-    }
-};
-
 /// One level of the trie: the filter that ends here is the path from the root.
 template <class Subscriber>
 struct subscription_node {
-    boost::unordered_flat_map<std::string, std::unique_ptr<subscription_node>, level_hash,
-                              std::equal_to<>>
-        children;                               ///< literal next levels
+    level_children<subscription_node> children; ///< literal next levels
     std::unique_ptr<subscription_node> plus;    ///< next level '+'
     std::unique_ptr<subscription_node> hash;    ///< next level '#' (always a leaf)
     subscriber_list<Subscriber, subscription_data> subs;             ///< normal subscriptions
@@ -122,8 +111,7 @@ auto subscription_index<Subscriber>::child(const node& n, std::string_view level
     if (level == "#") {
         return n.hash.get();
     }
-    const auto it = n.children.find(level);
-    return it == n.children.end() ? nullptr : it->second.get();
+    return n.children.find(level);
 }
 
 template <class Subscriber>
@@ -135,11 +123,7 @@ auto subscription_index<Subscriber>::child_or_create(node& n, std::string_view l
         }
         return *slot;
     }
-    auto it = n.children.find(level);
-    if (it == n.children.end()) {
-        it = n.children.emplace(std::string(level), std::make_unique<node>()).first;
-    }
-    return *it->second;
+    return n.children.find_or_create(level);
 }
 
 template <class Subscriber>
@@ -148,8 +132,8 @@ void subscription_index<Subscriber>::remove_child(node& parent, std::string_view
         parent.plus.reset();
     } else if (level == "#") {
         parent.hash.reset();
-    } else if (const auto it = parent.children.find(level); it != parent.children.end()) {
-        parent.children.erase(it);
+    } else {
+        parent.children.erase(level);
     }
 }
 
@@ -262,9 +246,7 @@ std::size_t subscription_index<Subscriber>::node_count() const {
         const node* n = pending.back();
         pending.pop_back();
         ++count;
-        for (const auto& [level, c] : n->children) {
-            pending.push_back(c.get());
-        }
+        n->children.for_each([&](std::string_view, const node& c) { pending.push_back(&c); });
         if (n->plus) {
             pending.push_back(n->plus.get());
         }
@@ -340,11 +322,8 @@ void subscription_index<Subscriber>::match(std::string_view topic, mqtt::match_o
                 push(n.plus.get(), next_pos, last);
             }
         }
-        if (!n.children.empty()) {
-            const auto it = n.children.find(topic.substr(f.pos, end - f.pos));
-            if (it != n.children.end()) {
-                push(it->second.get(), next_pos, last);
-            }
+        if (const node* c = n.children.find(topic.substr(f.pos, end - f.pos))) {
+            push(c, next_pos, last);
         }
     }
 }

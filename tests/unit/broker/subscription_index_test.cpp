@@ -210,6 +210,36 @@ TEST_CASE("subscription_index: erase and pruning") {
     CHECK(subscribers(idx, "a/b/c") == subs{1});
 }
 
+TEST_CASE("subscription_index: a level with many children (small vector to hash map and back)") {
+    subscription_index<int> idx;
+    constexpr int n = 200;
+    for (int i = 0; i < n; ++i) {
+        CHECK(idx.insert("dt/thing" + std::to_string(i) + "/cmd", "", i, {}));
+    }
+    CHECK(idx.node_count() == 2 + 2 * n);
+    for (int i = 0; i < n; ++i) {
+        CHECK(subscribers(idx, "dt/thing" + std::to_string(i) + "/cmd") == subs{i});
+    }
+    CHECK(subscribers(idx, "dt/thing" + std::to_string(n) + "/cmd").empty());
+    // Down to 3 children (back to the small form), then up again.
+    for (int i = 3; i < n; ++i) {
+        CHECK(idx.erase("dt/thing" + std::to_string(i) + "/cmd", "", i));
+    }
+    CHECK(idx.node_count() == 2 + 2 * 3);
+    for (int i = 0; i < n; ++i) {
+        CHECK(subscribers(idx, "dt/thing" + std::to_string(i) + "/cmd") ==
+              (i < 3 ? subs{i} : subs{}));
+    }
+    for (int i = 3; i < 20; ++i) {
+        CHECK(idx.insert("dt/thing" + std::to_string(i) + "/cmd", "", i, {}));
+    }
+    CHECK(subscribers(idx, "dt/thing19/cmd") == subs{19});
+    for (int i = 0; i < 20; ++i) {
+        CHECK(idx.erase("dt/thing" + std::to_string(i) + "/cmd", "", i));
+    }
+    CHECK(idx.node_count() == 1);
+}
+
 TEST_CASE("subscription_index: shared groups [MQTT-4.8.2-1]") {
     subscription_index<int> idx;
     // Two groups on one filter, a group name reused on another filter, and a normal subscription.
