@@ -1,0 +1,546 @@
+#include "transport/connection.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace thinggate::transport::detail {
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+    auto a = ep.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    }
+    if (a.is_v6()) {
+        return fmt::format("[{}]:{}", a.to_string(), ep.port());
+    }
+    return fmt::format("{}:{}", a.to_string(), ep.port());
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::chrono::seconds handshake_timeout = 10s;
+constexpr std::chrono::seconds flush_timeout = 3s; // close(flush) and the TLS close_notify
+constexpr std::size_t read_chunk = 4096;
+// TLS: pieces smaller than this are copied into one staging buffer so that small frames share
+// records; larger bodies are encrypted straight from the shared message.
+constexpr std::size_t coalesce_below = 2048;
+constexpr std::size_t keep_staging = 16 * 1024;
+
+std::string subject_cn(X509* cert) {
+    X509_NAME* name = X509_get_subject_name(cert);
+    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (idx < 0) {
+        return {};
+    }
+    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+    unsigned char* utf8 = nullptr;
+    int len = ASN1_STRING_to_UTF8(&utf8, data);
+    if (len < 0) {
+        return {};
+    }
+    std::string cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
+    OPENSSL_free(utf8);
+    return cn;
+}
+
+std::string sha256_fingerprint(X509* cert) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &len) != 1) {
+        return {};
+    }
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(len * 2);
+    for (unsigned int i = 0; i < len; ++i) {
+        hex.push_back(digits[md[i] >> 4]);
+        hex.push_back(digits[md[i] & 0x0f]);
+    }
+    return hex;
+}
+
+template <class Stream>
+Stream make_stream(tcp_socket sock, const tls_context_ptr& tls) {
+    if constexpr (std::is_same_v<Stream, tcp_socket>) {
+        return Stream(std::move(sock));
+    } else {
+        return Stream(std::move(sock), tls->context());
+    }
+}
+
+} // namespace
+
+template <class Stream>
+connection<Stream>::connection(
+        server_core& core,
+        const listener_state& l,
+        broker::shard_id shard,
+        tcp_socket sock,
+        tls_context_ptr tls)
+    : core_(core)
+    , listener_(l)
+    , tls_(std::move(tls))
+    , stream_(make_stream<Stream>(std::move(sock), tls_))
+    , watchdog_(core.pool.context(shard))
+    , wake_(core.pool.context(shard))
+    , shard_(shard) {}
+
+template <class Stream>
+connection<Stream>::~connection() {
+    finish();
+    core_.connection_gone();
+}
+
+template <class Stream>
+tcp_socket& connection<Stream>::socket() noexcept {
+    if constexpr (is_tls) {
+        return stream_.next_layer();
+    } else {
+        return stream_;
+    }
+}
+
+template <class Stream>
+void connection<Stream>::start() {
+    core_.link(*this, shard_);
+    if constexpr (!is_tls) {
+        // The reader waits for readability and then reads without blocking, so an idle
+        // connection asks its handler for no input buffer.
+        boost::system::error_code ec;
+        socket().non_blocking(true, ec);
+    }
+    auto self = this->shared_from_this();
+    asio::co_spawn(core_.pool.context(shard_), run_reader(self), [self](std::exception_ptr e) {
+        if (!e) {
+            return;
+        }
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            spdlog::error(
+                    "listener '{}': connection reader failed: {}",
+                    self->listener_.cfg.name,
+                    ex.what());
+        } catch (...) {
+            spdlog::error("listener '{}': connection reader failed", self->listener_.cfg.name);
+        }
+        self->hard_close();
+        self->finish();
+    });
+}
+
+template <class Stream>
+asio::awaitable<bool> connection<Stream>::handshake() {
+    if constexpr (!is_tls) {
+        co_return true;
+    } else {
+        set_deadline(std::chrono::steady_clock::now() + handshake_timeout);
+        auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
+        if (ec) {
+            core_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+            if (spdlog::should_log(spdlog::level::debug)) {
+                boost::system::error_code ep_ec;
+                auto ep = socket().remote_endpoint(ep_ec);
+                spdlog::debug(
+                        "listener '{}': TLS handshake with {} failed: {}",
+                        listener_.cfg.name,
+                        ep_ec ? std::string("?") : endpoint_string(ep),
+                        ec.message());
+            }
+            co_return false;
+        }
+        co_return true;
+    }
+}
+
+template <class Stream>
+broker::connection_info connection<Stream>::make_info() {
+    broker::connection_info info;
+    info.listener = listener_.cfg.name;
+    boost::system::error_code ec;
+    auto ep = socket().remote_endpoint(ec);
+    if (!ec) {
+        info.remote_address = endpoint_string(ep);
+    }
+    if constexpr (is_tls) {
+        info.tls = true;
+        if (X509* cert = SSL_get0_peer_certificate(stream_.native_handle())) {
+            info.cert_subject_cn = subject_cn(cert);
+            info.cert_fingerprint = sha256_fingerprint(cert);
+        }
+    }
+    return info;
+}
+
+template <class Stream>
+asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection> self) {
+    bool up = true;
+    if constexpr (is_tls) {
+        up = co_await handshake();
+    }
+    if (up && state_ == state::handshake) {
+        try {
+            handler_ = core_.factory.make(*this, shard_, make_info());
+        } catch (const std::exception& e) {
+            spdlog::warn(
+                    "listener '{}': cannot set up a connection: {}", listener_.cfg.name, e.what());
+        }
+    }
+    if (handler_ && state_ == state::handshake) {
+        state_ = state::open;
+        read_timeout_ = handler_->read_timeout();
+        set_deadline(
+                read_timeout_.count() > 0 ? std::chrono::steady_clock::now() + read_timeout_
+                                          : time_point::max());
+        asio::co_spawn(core_.pool.context(shard_), run_writer(self), [self](std::exception_ptr e) {
+            if (!e) {
+                return;
+            }
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error(
+                        "listener '{}': connection writer failed: {}",
+                        self->listener_.cfg.name,
+                        ex.what());
+            } catch (...) {
+                spdlog::error("listener '{}': connection writer failed", self->listener_.cfg.name);
+            }
+            self->hard_close();
+        });
+
+        bool wait_first = true;
+        for (;;) {
+            if (state_ == state::closed) {
+                break;
+            }
+            if constexpr (is_tls) {
+                if (flushed_) {
+                    co_await tls_shutdown();
+                    break;
+                }
+            }
+            std::size_t n = 0;
+            if constexpr (!is_tls) {
+                if (wait_first) {
+                    auto [wec] = co_await stream_.async_wait(tcp_socket::wait_read, use_tuple);
+                    if (wec || state_ == state::closed) {
+                        break;
+                    }
+                }
+                auto buf = handler_->prepare_input(read_chunk);
+                boost::system::error_code ec;
+                n = stream_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    wait_first = true;
+                    continue;
+                }
+                if (ec) {
+                    break; // EOF, reset
+                }
+                // A short read drained the socket: wait before asking for a buffer again.
+                wait_first = n < buf.size();
+            } else {
+                auto buf = handler_->prepare_input(read_chunk);
+                auto [ec, got] = co_await stream_.async_read_some(
+                        asio::buffer(buf.data(), buf.size()), use_tuple);
+                if (ec == asio::error::operation_aborted && flushed_ && state_ == state::closing) {
+                    continue; // the writer finished the flush: send close_notify next
+                }
+                if (ec) {
+                    break;
+                }
+                n = got;
+            }
+            if (state_ == state::open) {
+                if (read_timeout_.count() > 0) {
+                    deadline_ = std::chrono::steady_clock::now() + read_timeout_;
+                    if (!watchdog_armed_) {
+                        watchdog_.expires_at(deadline_);
+                        start_watchdog();
+                    }
+                }
+                handler_->commit_input(n);
+            }
+            // closing: input after close() is read and dropped until the peer goes away.
+        }
+    }
+    hard_close();
+    finish();
+}
+
+template <class Stream>
+asio::awaitable<void> connection<Stream>::tls_shutdown() {
+    if constexpr (is_tls) {
+        // Bounded by the flush deadline set in close(); a peer that never answers our
+        // close_notify is cut off by the watchdog.
+        auto [ec] = co_await stream_.async_shutdown(use_tuple);
+        (void)ec; // any outcome ends the connection
+    }
+    co_return;
+}
+
+template <class Stream>
+void connection<Stream>::build_buffers() {
+    buffers_.clear();
+    if constexpr (!is_tls) {
+        for (const auto& f : frames_) {
+            if (!f.head.empty()) {
+                buffers_.emplace_back(f.head.data(), f.head.size());
+            }
+            if (!f.body.empty()) {
+                buffers_.emplace_back(f.body.data(), f.body.size());
+            }
+        }
+    } else {
+        std::size_t small = 0;
+        for (const auto& f : frames_) {
+            small += f.head.size() < coalesce_below ? f.head.size() : 0;
+            small += f.body.size() < coalesce_below ? f.body.size() : 0;
+        }
+        staging_.clear();
+        staging_.reserve(small); // no reallocation below: buffers point into it
+        std::size_t run_start = 0;
+        auto end_run = [&] {
+            if (staging_.size() > run_start) {
+                buffers_.emplace_back(staging_.data() + run_start, staging_.size() - run_start);
+                run_start = staging_.size();
+            }
+        };
+        auto add = [&](const char* p, std::size_t n) {
+            if (n == 0) {
+                return;
+            }
+            if (n < coalesce_below) {
+                staging_.append(p, n);
+            } else {
+                end_run();
+                buffers_.emplace_back(p, n);
+            }
+        };
+        for (const auto& f : frames_) {
+            add(f.head.data(), f.head.size());
+            add(f.body.data(), f.body.size());
+        }
+        end_run();
+    }
+}
+
+template <class Stream>
+asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection> self) {
+    (void)self; // the coroutine's own reference keeps the connection alive
+    for (;;) {
+        if (state_ == state::closed) {
+            co_return;
+        }
+        if (!handler_->take_output(frames_)) {
+            if (state_ == state::closing) {
+                // Everything queued before close(flush) is written.
+                flushed_ = true;
+                boost::system::error_code ec;
+                if constexpr (is_tls) {
+                    socket().cancel(ec); // the reader sends close_notify, then closes
+                } else {
+                    socket().shutdown(tcp::socket::shutdown_send, ec); // reader waits for EOF
+                }
+                co_return;
+            }
+            writer_waiting_ = true;
+            wake_.expires_at(time_point::max());
+            auto [ec] = co_await wake_.async_wait(use_tuple);
+            (void)ec; // woken by cancel(): the loop looks at the state and the output again
+            writer_waiting_ = false;
+            continue;
+        }
+        build_buffers();
+        auto [ec, n] = co_await asio::async_write(stream_, buffers_, use_tuple);
+        frames_.clear();
+        buffers_.clear();
+        if (staging_.capacity() > keep_staging) {
+            std::string().swap(staging_);
+        }
+        if (ec) {
+            if (state_ != state::closed) {
+                spdlog::debug("listener '{}': write failed: {}", listener_.cfg.name, ec.message());
+            }
+            hard_close();
+            co_return;
+        }
+        handler_->output_written(n);
+    }
+}
+
+template <class Stream>
+void connection<Stream>::wake_writer() {
+    if (writer_waiting_) {
+        wake_.cancel();
+    }
+}
+
+template <class Stream>
+void connection<Stream>::close(bool flush) {
+    switch (state_) {
+    case state::closed:
+        return;
+    case state::closing:
+        if (!flush) {
+            hard_close();
+        }
+        return;
+    case state::handshake:
+        hard_close(); // nothing of ours is queued before the handler exists
+        return;
+    case state::open:
+        break;
+    }
+    if (!flush) {
+        hard_close();
+        return;
+    }
+    state_ = state::closing;
+    set_deadline(std::chrono::steady_clock::now() + flush_timeout);
+    if (writer_waiting_) {
+        wake_.cancel();
+    }
+}
+
+template <class Stream>
+void connection<Stream>::read_timeout_changed() {
+    if (!handler_ || state_ != state::open) {
+        return; // the reader reads it when the connection opens
+    }
+    read_timeout_ = handler_->read_timeout();
+    set_deadline(
+            read_timeout_.count() > 0 ? std::chrono::steady_clock::now() + read_timeout_
+                                      : time_point::max());
+}
+
+template <class Stream>
+void connection<Stream>::server_shutdown() {
+    switch (state_) {
+    case state::handshake:
+        hard_close();
+        break;
+    case state::open:
+        handler_->on_server_shutdown();
+        if (state_ == state::open) {
+            close(true); // a handler that did not close itself
+        }
+        break;
+    case state::closing:
+    case state::closed:
+        break;
+    }
+}
+
+template <class Stream>
+void connection<Stream>::force_close() {
+    hard_close();
+}
+
+template <class Stream>
+void connection<Stream>::hard_close() noexcept {
+    if (state_ == state::closed) {
+        return;
+    }
+    state_ = state::closed;
+    boost::system::error_code ec;
+    socket().close(ec);
+    watchdog_.cancel();
+    wake_.cancel();
+}
+
+template <class Stream>
+void connection<Stream>::finish() noexcept {
+    if (finished_) {
+        return;
+    }
+    finished_ = true;
+    if (handler_) {
+        try {
+            handler_->on_connection_lost();
+        } catch (const std::exception& e) {
+            spdlog::error(
+                    "listener '{}': on_connection_lost threw: {}", listener_.cfg.name, e.what());
+        } catch (...) {
+            spdlog::error("listener '{}': on_connection_lost threw", listener_.cfg.name);
+        }
+    }
+    core_.factory.release();
+    core_.unlink(*this, shard_);
+}
+
+template <class Stream>
+void connection<Stream>::set_deadline(time_point tp) {
+    deadline_ = tp;
+    if (tp == time_point::max() || state_ == state::closed) {
+        return; // a wait already pending fires, finds nothing due, and stops
+    }
+    if (!watchdog_armed_ || tp < watchdog_.expiry()) {
+        watchdog_.expires_at(tp);
+        start_watchdog();
+    }
+}
+
+template <class Stream>
+void connection<Stream>::start_watchdog() {
+    watchdog_armed_ = true;
+    watchdog_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+        if (ec == asio::error::operation_aborted) {
+            return; // replaced by an earlier deadline, or the connection closed
+        }
+        self->on_watchdog();
+    });
+}
+
+template <class Stream>
+void connection<Stream>::on_watchdog() {
+    watchdog_armed_ = false;
+    if (state_ == state::closed) {
+        return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now < deadline_) {
+        if (deadline_ != time_point::max()) {
+            watchdog_.expires_at(deadline_); // the deadline moved on while we waited
+            start_watchdog();
+        }
+        return;
+    }
+    switch (state_) {
+    case state::handshake:
+        spdlog::debug("listener '{}': TLS handshake timed out", listener_.cfg.name);
+        hard_close();
+        break;
+    case state::open:
+        deadline_ = time_point::max();
+        handler_->on_read_timeout();
+        break;
+    case state::closing:
+        spdlog::debug("listener '{}': close did not complete in time", listener_.cfg.name);
+        hard_close();
+        break;
+    case state::closed:
+        break;
+    }
+}
+
+template class connection<tcp_socket>;
+template class connection<tls_stream>;
+
+} // namespace thinggate::transport::detail

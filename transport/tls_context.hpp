@@ -1,0 +1,57 @@
+#pragma once
+// transport/tls_context: the server side of a mutual-TLS listener — one SSL_CTX built from a
+// listener_config with thinggate's TLS policy, shared by every connection accepted with it.
+// Owns: the SSL_CTX and the data its callbacks read (the ALPN list). Must not use: the broker.
+// Thread safety: immutable after make_tls_context(); SSL objects made from it on any thread.
+//
+// Policy: TLS 1.2 minimum (1.3 if min_tls = tls1_3); TLS 1.2 suites ECDHE + AES-GCM/ChaCha20 only;
+// groups X25519, P-256, P-384; client certificate required and verified against ca_file; no
+// session tickets and no renegotiation; a server-side session-id cache (TLS 1.3 resumption uses
+// stateful tickets that point into it, never self-contained encrypted ones); ALPN enforced when
+// the listener lists protocols; the private key must not be accessible to group or other.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "transport/listener_config.hpp"
+
+namespace thinggate::transport {
+
+class tls_context {
+public:
+    /// Builds the context; throws std::runtime_error naming the listener and the file at fault.
+    explicit tls_context(const listener_config& cfg);
+    tls_context(const tls_context&) = delete;
+    tls_context& operator=(const tls_context&) = delete;
+
+    boost::asio::ssl::context& context() noexcept { return ctx_; }
+
+    SSL_CTX* native() noexcept { return ctx_.native_handle(); }
+
+    /// The ALPN list in wire format (length-prefixed); empty when any or none is accepted.
+    const std::vector<unsigned char>& alpn_wire() const noexcept { return alpn_wire_; }
+
+private:
+    boost::asio::ssl::context ctx_;
+    std::vector<unsigned char> alpn_wire_;
+};
+
+using tls_context_ptr = std::shared_ptr<tls_context>;
+
+/// Builds a shared context (see tls_context's constructor).
+tls_context_ptr make_tls_context(const listener_config& cfg);
+
+/// Throws std::runtime_error when `key_file` is missing or accessible by group or other.
+void check_key_file_permissions(const std::string& listener, const std::string& key_file);
+
+/// The TLS 1.2 cipher list the policy allows (TLS 1.3 keeps OpenSSL's AEAD suites).
+inline constexpr const char* tls12_ciphers =
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+inline constexpr const char* tls_groups = "X25519:P-256:P-384";
+
+} // namespace thinggate::transport
