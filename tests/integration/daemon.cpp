@@ -4,15 +4,16 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
-#include <poll.h>
-#include <spawn.h>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "auth/pki.hpp"
 
@@ -63,8 +64,8 @@ auth::cert_request request(std::string cn, auth::cert_profile profile) {
     return r;
 }
 
-cert_files write_credential(const fs::path& dir, const std::string& name,
-                            const auth::credential& c) {
+cert_files
+write_credential(const fs::path& dir, const std::string& name, const auth::credential& c) {
     cert_files files{dir / (name + ".pem"), dir / (name + ".key")};
     auth::write_certificate_pem(files.cert, *c.cert, false);
     auth::write_private_key_pem(files.key, *c.key, false);
@@ -78,8 +79,8 @@ void make_expired(X509& cert, EVP_PKEY& ca_key) {
     if (X509_gmtime_adj(X509_getm_notBefore(&cert), -2L * 24 * 3600) == nullptr ||
         X509_gmtime_adj(X509_getm_notAfter(&cert), -1L * 24 * 3600) == nullptr ||
         X509_sign(&cert, &ca_key, EVP_sha256()) == 0) {
-        throw std::runtime_error("cannot back-date the expired certificate: " +
-                                 auth::openssl_error_text());
+        throw std::runtime_error(
+                "cannot back-date the expired certificate: " + auth::openssl_error_text());
     }
 }
 
@@ -91,8 +92,8 @@ struct shared_pki {
         const fs::path& d = dir.path();
         const auto spec = auth::key_spec::ec_p256;
 
-        auto ca = auth::issue_credential(request("thinggate test CA", auth::cert_profile::ca),
-                                         spec, nullptr);
+        auto ca = auth::issue_credential(
+                request("thinggate test CA", auth::cert_profile::ca), spec, nullptr);
         pki.ca = d / "ca.pem";
         auth::write_certificate_pem(pki.ca, *ca.cert, false);
 
@@ -104,7 +105,8 @@ struct shared_pki {
         for (int i = 1; i <= 4; ++i) {
             const std::string thing = "thing-" + std::to_string(i);
             pki.clients.push_back(write_credential(
-                    d, thing,
+                    d,
+                    thing,
                     auth::issue_credential(request(thing, auth::cert_profile::client), spec, &ca)));
         }
 
@@ -113,12 +115,13 @@ struct shared_pki {
         pki.other_ca = d / "other-ca.pem";
         auth::write_certificate_pem(pki.other_ca, *other.cert, false);
         pki.other_ca_client = write_credential(
-                d, "intruder",
-                auth::issue_credential(request("intruder", auth::cert_profile::client), spec,
-                                       &other));
+                d,
+                "intruder",
+                auth::issue_credential(
+                        request("intruder", auth::cert_profile::client), spec, &other));
 
-        auto expired = auth::issue_credential(request("expired", auth::cert_profile::client),
-                                              spec, &ca);
+        auto expired =
+                auth::issue_credential(request("expired", auth::cert_profile::client), spec, &ca);
         make_expired(*expired.cert, *ca.key);
         pki.expired_client = write_credential(d, "expired", expired);
     }
@@ -194,8 +197,8 @@ void child_process::read_loop(int fd) {
     cv_.notify_all();
 }
 
-bool child_process::wait_for_output_count(std::string_view needle, std::size_t count,
-                                          milliseconds timeout) {
+bool child_process::wait_for_output_count(
+        std::string_view needle, std::size_t count, milliseconds timeout) {
     auto occurrences = [&] {
         std::size_t n = 0;
         for (auto pos = output_.find(needle); pos != std::string::npos;
@@ -205,8 +208,8 @@ bool child_process::wait_for_output_count(std::string_view needle, std::size_t c
         return n;
     };
     std::unique_lock lock(mutex_);
-    wait_until(lock, cv_, [&] { return eof_ || occurrences() >= count; },
-               clock::now() + timeout);
+    wait_until(
+            lock, cv_, [&] { return eof_ || occurrences() >= count; }, clock::now() + timeout);
     return occurrences() >= count;
 }
 
@@ -227,7 +230,8 @@ std::optional<int> child_process::wait_exit(milliseconds timeout) {
     // the event to wait on without polling waitpid.
     {
         std::unique_lock lock(mutex_);
-        if (!wait_until(lock, cv_, [&] { return eof_; }, clock::now() + timeout)) {
+        if (!wait_until(
+                    lock, cv_, [&] { return eof_; }, clock::now() + timeout)) {
             return std::nullopt;
         }
     }
@@ -346,7 +350,8 @@ bool has_sanitizer_report(std::string_view text) {
            text.find("runtime error:") != std::string_view::npos;
 }
 
-gateway::gateway(gateway_options options) : dir_("thinggate-it") {
+gateway::gateway(gateway_options options)
+    : dir_("thinggate-it") {
     const auto& pki = test_pki::shared();
     config_file_ = dir_.path() / "thinggate.toml";
     write_file(config_file_, make_config(options, dir_.path() / "data", pki));
@@ -402,11 +407,13 @@ void gateway::stop() {
     INFO("daemon stderr:\n", text);
     CHECK_MESSAGE(status.has_value(), "the daemon did not exit within 30 s of SIGTERM");
     if (status) {
-        CHECK_MESSAGE(WIFEXITED(*status), "the daemon was killed by signal ",
-                      WIFSIGNALED(*status) ? WTERMSIG(*status) : 0);
+        CHECK_MESSAGE(
+                WIFEXITED(*status),
+                "the daemon was killed by signal ",
+                WIFSIGNALED(*status) ? WTERMSIG(*status) : 0);
         if (WIFEXITED(*status)) {
-            CHECK_MESSAGE(WEXITSTATUS(*status) == 0, "the daemon exited with ",
-                          WEXITSTATUS(*status));
+            CHECK_MESSAGE(
+                    WEXITSTATUS(*status) == 0, "the daemon exited with ", WEXITSTATUS(*status));
         }
     }
     CHECK_MESSAGE(!has_sanitizer_report(text), "the daemon reported a sanitizer error");

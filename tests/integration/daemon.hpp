@@ -16,9 +16,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <thread>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace thinggate::integration {
 
@@ -31,8 +32,11 @@ inline constexpr milliseconds step_timeout = 15s;
 
 /// Waits on `cv` (with `lock` held) until pred() or the deadline; returns pred().
 template <typename Pred>
-bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Pred pred,
-                clock::time_point deadline) {
+bool wait_until(
+        std::unique_lock<std::mutex>& lock,
+        std::condition_variable& cv,
+        Pred pred,
+        clock::time_point deadline) {
     return cv.wait_until(lock, deadline, pred);
 }
 
@@ -43,6 +47,7 @@ public:
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
+
     const std::filesystem::path& path() const noexcept { return path_; }
 
 private:
@@ -96,8 +101,10 @@ public:
 
     /// Waits for the exit with a deadline; the raw waitpid status, or nullopt on timeout.
     std::optional<int> wait_exit(milliseconds timeout);
+
     /// The raw status once wait_exit returned one.
     std::optional<int> status() const noexcept { return status_; }
+
     void send_signal(int sig);
 
 private:
@@ -148,8 +155,11 @@ public:
     gateway& operator=(const gateway&) = delete;
 
     std::uint16_t tcp_port() const noexcept { return tcp_port_; }
+
     std::uint16_t tls_port() const noexcept { return tls_port_; }
+
     const std::filesystem::path& dir() const noexcept { return dir_.path(); }
+
     const std::filesystem::path& config_file() const noexcept { return config_file_; }
 
     /// The daemon's stderr so far.
@@ -159,6 +169,7 @@ public:
     /// SIGTERM, wait (deadline), then CHECK: exited with 0, no "ERROR: AddressSanitizer", no
     /// "runtime error:", no "LeakSanitizer". Prints the log when a check fails. Idempotent.
     void stop();
+
     bool running() const noexcept { return process_ != nullptr && !stopped_; }
 
 private:
@@ -171,8 +182,8 @@ private:
 };
 
 /// Generates the TOML text the daemon above is started with.
-std::string make_config(const gateway_options& options, const std::filesystem::path& data_dir,
-                        const test_pki& pki);
+std::string make_config(
+        const gateway_options& options, const std::filesystem::path& data_dir, const test_pki& pki);
 
 /// Reads the port of listener `name` from the daemon's "listening name=<n> ... port=<p>" line.
 std::optional<std::uint16_t> parse_listening_port(std::string_view log, std::string_view name);

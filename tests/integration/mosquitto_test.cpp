@@ -12,12 +12,35 @@ using namespace thinggate::integration;
 namespace {
 
 /// The common arguments: host, port, version, CA, client certificate and key.
-std::vector<std::string> tls_args(const gateway& d, std::string program, std::string version,
-                                  std::string id, const cert_files& cert) {
+std::vector<std::string> tls_args(
+        const gateway& d,
+        std::string program,
+        std::string version,
+        std::string id,
+        const cert_files& cert) {
     const auto& pki = test_pki::shared();
-    return {std::move(program), "-h", "localhost", "-p", std::to_string(d.tls_port()),
-            "-V", std::move(version), "-i", std::move(id), "--cafile", pki.ca.string(),
-            "--cert", cert.cert.string(), "--key", cert.key.string()};
+    return {std::move(program),
+            "-h",
+            "localhost",
+            "-p",
+            std::to_string(d.tls_port()),
+            "-V",
+            std::move(version),
+            "-i",
+            std::move(id),
+            "--cafile",
+            pki.ca.string(),
+            "--cert",
+            cert.cert.string(),
+            "--key",
+            cert.key.string()};
+}
+
+/// mosquitto_sub writes its -d log through stdio, which a pipe makes fully buffered: without
+/// line buffering "received SUBACK" would only show up at exit.
+std::vector<std::string> line_buffered(std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"stdbuf", "-oL"});
+    return argv;
 }
 
 std::vector<std::string> operator+(std::vector<std::string> a, std::vector<std::string> b) {
@@ -34,9 +57,20 @@ TEST_CASE("mosquitto_sub receives what mosquitto_pub sends over mutual TLS") {
         SUBCASE(version.c_str()) {
             gateway d;
             // -d prints the SUBACK, so the publication is sent only once the subscription is in.
-            child_process sub(tls_args(d, "mosquitto_sub", version, "msub", pki.client(0)) +
-                              std::vector<std::string>{"-t", "mosq/t", "-q", "1", "-C", "1", "-W",
-                                                       "10", "-d", "-F", "payload=%p"});
+            child_process sub(line_buffered(
+                    tls_args(d, "mosquitto_sub", version, "msub", pki.client(0)) +
+                    std::vector<std::string>{
+                            "-t",
+                            "mosq/t",
+                            "-q",
+                            "1",
+                            "-C",
+                            "1",
+                            "-W",
+                            "10",
+                            "-d",
+                            "-F",
+                            "payload=%p"}));
             REQUIRE_MESSAGE(sub.wait_for_output("SUBACK", step_timeout), sub.output());
 
             auto pub = run_command(
@@ -62,28 +96,41 @@ TEST_CASE("mosquitto_pub -r: a retained message reaches a later mosquitto_sub wi
     for (const std::string version : {"mqttv311", "mqttv5"}) {
         SUBCASE(version.c_str()) {
             gateway d;
-            auto pub = run_command(tls_args(d, "mosquitto_pub", version, "mpub", pki.client(1)) +
-                                   std::vector<std::string>{"-t", "mosq/retained", "-q", "1",
-                                                            "-r", "-m", "kept " + version});
+            auto pub = run_command(
+                    tls_args(d, "mosquitto_pub", version, "mpub", pki.client(1)) +
+                    std::vector<std::string>{
+                            "-t", "mosq/retained", "-q", "1", "-r", "-m", "kept " + version});
             INFO(pub.output);
             REQUIRE(pub.exit_code == 0);
 
-            auto sub = run_command(tls_args(d, "mosquitto_sub", version, "msub", pki.client(0)) +
-                                   std::vector<std::string>{"-t", "mosq/#", "-q", "1", "-C", "1",
-                                                            "-W", "10", "-F", "%r|%t|%p"});
+            auto sub = run_command(
+                    tls_args(d, "mosquitto_sub", version, "msub", pki.client(0)) +
+                    std::vector<std::string>{
+                            "-t", "mosq/#", "-q", "1", "-C", "1", "-W", "10", "-F", "%r|%t|%p"});
             INFO(sub.output);
             CHECK(sub.exit_code == 0);
             CHECK(sub.output.find("1|mosq/retained|kept " + version) != std::string::npos);
 
             // An empty retained message deletes it: a new subscriber's first message is a
             // marker published after its SUBACK, not the retained one.
-            auto del = run_command(tls_args(d, "mosquitto_pub", version, "mpub", pki.client(1)) +
-                                   std::vector<std::string>{"-t", "mosq/retained", "-q", "1",
-                                                            "-r", "-n"});
+            auto del = run_command(
+                    tls_args(d, "mosquitto_pub", version, "mpub", pki.client(1)) +
+                    std::vector<std::string>{"-t", "mosq/retained", "-q", "1", "-r", "-n"});
             CHECK(del.exit_code == 0);
-            child_process next(tls_args(d, "mosquitto_sub", version, "msub2", pki.client(2)) +
-                               std::vector<std::string>{"-t", "mosq/#", "-q", "1", "-C", "1",
-                                                        "-W", "10", "-d", "-F", "%r|%t|%p"});
+            child_process next(line_buffered(
+                    tls_args(d, "mosquitto_sub", version, "msub2", pki.client(2)) +
+                    std::vector<std::string>{
+                            "-t",
+                            "mosq/#",
+                            "-q",
+                            "1",
+                            "-C",
+                            "1",
+                            "-W",
+                            "10",
+                            "-d",
+                            "-F",
+                            "%r|%t|%p"}));
             REQUIRE_MESSAGE(next.wait_for_output("SUBACK", step_timeout), next.output());
             auto marker = run_command(
                     tls_args(d, "mosquitto_pub", version, "mpub", pki.client(1)) +
@@ -110,10 +157,18 @@ TEST_CASE("the Will of a mosquitto_sub killed with SIGKILL is published (mutual 
             watcher.connect();
             watcher.subscribe("will/#", 1);
 
-            child_process victim(tls_args(d, "mosquitto_sub", version, "victim", pki.client(1)) +
-                                 std::vector<std::string>{"-t", "anything", "-d", "--will-topic",
-                                                          "will/victim", "--will-payload",
-                                                          "killed " + version, "--will-qos", "1"});
+            child_process victim(line_buffered(
+                    tls_args(d, "mosquitto_sub", version, "victim", pki.client(1)) +
+                    std::vector<std::string>{
+                            "-t",
+                            "anything",
+                            "-d",
+                            "--will-topic",
+                            "will/victim",
+                            "--will-payload",
+                            "killed " + version,
+                            "--will-qos",
+                            "1"}));
             REQUIRE_MESSAGE(victim.wait_for_output("SUBACK", step_timeout), victim.output());
             victim.send_signal(SIGKILL);
             REQUIRE(victim.wait_exit(step_timeout));

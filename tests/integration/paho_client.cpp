@@ -30,7 +30,8 @@ paho_client::paho_client(const gateway& d, client_options options)
     client_ = std::make_unique<mqtt::async_client>(
             options_.uri.empty() ? uri_for(d, options_.ep.transport, options_.host) : options_.uri,
             options_.client_id,
-            mqtt::create_options(options_.ep.version), nullptr);
+            mqtt::create_options(options_.ep.version),
+            nullptr);
     client_->set_message_callback([this](mqtt::const_message_ptr m) {
         std::lock_guard lock(mutex_);
         queue_.push_back(std::move(m));
@@ -60,15 +61,16 @@ paho_client::~paho_client() {
     }
 }
 
-std::string paho_client::try_connect() {
+mqtt::token_ptr paho_client::start_connect() {
     mqtt::connect_options_builder b;
     b.mqtt_version(options_.ep.version);
     if (options_.ep.version == MQTTVERSION_5) {
         b.clean_start(options_.clean);
         mqtt::properties props;
         if (options_.session_expiry) {
-            props.add({mqtt::property::SESSION_EXPIRY_INTERVAL,
-                       static_cast<int32_t>(*options_.session_expiry)});
+            props.add(
+                    {mqtt::property::SESSION_EXPIRY_INTERVAL,
+                     static_cast<int32_t>(*options_.session_expiry)});
         }
         if (options_.receive_maximum) {
             props.add({mqtt::property::RECEIVE_MAXIMUM, *options_.receive_maximum});
@@ -96,8 +98,12 @@ std::string paho_client::try_connect() {
         }
         b.ssl(ssl.finalize());
     }
+    return client_->connect(b.finalize());
+}
+
+std::string paho_client::try_connect() {
     try {
-        auto tok = client_->connect(b.finalize());
+        auto tok = start_connect();
         if (!tok->wait_for(step_timeout)) {
             return "connect timed out";
         }
@@ -105,6 +111,32 @@ std::string paho_client::try_connect() {
         return {};
     } catch (const mqtt::exception& e) {
         return std::string("connect failed: ") + e.what();
+    }
+}
+
+bool paho_client::finish_connect(const mqtt::token_ptr& tok) {
+    try {
+        REQUIRE_MESSAGE(
+                tok->wait_for(step_timeout),
+                options_.client_id,
+                " (",
+                options_.ep.name(),
+                "): connect timed out");
+        session_present_ = tok->get_connect_response().is_session_present();
+    } catch (const mqtt::exception& e) {
+        FAIL(options_.client_id, " (", options_.ep.name(), "): connect failed: ", e.what());
+    }
+    return session_present_;
+}
+
+void connect_all(std::initializer_list<paho_client*> clients) {
+    std::vector<mqtt::token_ptr> tokens;
+    for (auto* c : clients) {
+        tokens.push_back(c->start_connect());
+    }
+    auto tok = tokens.begin();
+    for (auto* c : clients) {
+        c->finish_connect(*tok++);
     }
 }
 
@@ -120,8 +152,12 @@ std::vector<mqtt::ReasonCode> paho_client::subscribe(const std::string& filter, 
     return tok->get_subscribe_response().get_reason_codes();
 }
 
-void paho_client::publish(const std::string& topic, const std::string& payload, int qos,
-                          bool retain, const mqtt::properties& props) {
+void paho_client::publish(
+        const std::string& topic,
+        const std::string& payload,
+        int qos,
+        bool retain,
+        const mqtt::properties& props) {
     auto msg = mqtt::make_message(topic, payload, qos, retain);
     msg->set_properties(props);
     publish(std::move(msg));
@@ -139,7 +175,8 @@ void paho_client::disconnect() {
 
 mqtt::const_message_ptr paho_client::next_message(milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    if (!wait_until(lock, cv_, [&] { return !queue_.empty(); }, clock::now() + timeout)) {
+    if (!wait_until(
+                lock, cv_, [&] { return !queue_.empty(); }, clock::now() + timeout)) {
         return nullptr;
     }
     auto m = std::move(queue_.front());
@@ -152,8 +189,14 @@ std::vector<mqtt::const_message_ptr> paho_client::messages(std::size_t n, millis
     const auto deadline = clock::now() + timeout;
     while (out.size() < n) {
         auto m = next_message(std::chrono::duration_cast<milliseconds>(deadline - clock::now()));
-        REQUIRE_MESSAGE(m != nullptr, options_.client_id, " received ", out.size(), " of ", n,
-                        " messages in time");
+        REQUIRE_MESSAGE(
+                m != nullptr,
+                options_.client_id,
+                " received ",
+                out.size(),
+                " of ",
+                n,
+                " messages in time");
         out.push_back(std::move(m));
     }
     return out;
@@ -166,12 +209,14 @@ std::size_t paho_client::received_count() const {
 
 bool paho_client::wait_received(std::size_t n, milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return wait_until(lock, cv_, [&] { return received_ >= n; }, clock::now() + timeout);
+    return wait_until(
+            lock, cv_, [&] { return received_ >= n; }, clock::now() + timeout);
 }
 
 bool paho_client::wait_disconnected(milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return wait_until(lock, cv_, [&] { return lost_; }, clock::now() + timeout);
+    return wait_until(
+            lock, cv_, [&] { return lost_; }, clock::now() + timeout);
 }
 
 std::optional<int> paho_client::server_disconnect_reason() const {

@@ -38,15 +38,14 @@ TEST_CASE("QoS 0, 1 and 2 round trips, across protocol versions [MQTT-3.8.4-6]")
             gateway d;
             paho_client sub(d, opts("sub", ep, 0));
             paho_client pub(d, opts("pub", other_version(ep), 1));
-            sub.connect();
-            pub.connect();
+            connect_all({&sub, &pub});
             const auto granted = sub.subscribe("qos/#", 2);
             REQUIRE(granted.size() == 1);
             CHECK(static_cast<int>(granted[0]) == 2);
 
             for (int qos = 0; qos <= 2; ++qos) {
-                pub.publish("qos/" + std::to_string(qos), "payload at qos " + std::to_string(qos),
-                            qos);
+                pub.publish(
+                        "qos/" + std::to_string(qos), "payload at qos " + std::to_string(qos), qos);
             }
             auto got = sub.messages(3);
             std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) {
@@ -79,11 +78,11 @@ TEST_CASE("retained message: kept, delivered to a later subscriber with RETAIN, 
         SUBCASE(ep.name().c_str()) {
             gateway d;
             paho_client early(d, opts("early", ep, 0));
-            early.connect();
-            early.subscribe("ret/#", 1);
-
             paho_client pub(d, opts("pub", ep, 1));
-            pub.connect();
+            paho_client later(d, opts("later", ep, 2));
+            paho_client last(d, opts("last", ep, 3));
+            connect_all({&early, &pub, &later, &last});
+            early.subscribe("ret/#", 1);
             pub.publish("ret/a", "kept value", 1, /*retain=*/true);
 
             // An established subscription gets it without RETAIN [MQTT-3.3.1-9].
@@ -93,8 +92,6 @@ TEST_CASE("retained message: kept, delivered to a later subscriber with RETAIN, 
             CHECK(text(live) == "kept value");
             CHECK_FALSE(live->is_retained());
 
-            paho_client later(d, opts("later", ep, 2));
-            later.connect();
             later.subscribe("ret/#", 1);
             auto kept = later.next_message();
             REQUIRE(kept);
@@ -107,8 +104,6 @@ TEST_CASE("retained message: kept, delivered to a later subscriber with RETAIN, 
             // An empty retained payload deletes it [MQTT-3.3.1-10]: a new subscriber gets no
             // retained message, and the first thing it sees is a marker published afterwards.
             pub.publish("ret/a", "", 1, true);
-            paho_client last(d, opts("last", ep, 3));
-            last.connect();
             last.subscribe("ret/#", 1);
             pub.publish("ret/marker", "after the delete", 1);
             auto first = last.next_message();
@@ -126,8 +121,7 @@ TEST_CASE("large payload (256 KiB) round trip") {
             gateway d;
             paho_client sub(d, opts("sub", ep, 0));
             paho_client pub(d, opts("pub", ep, 1));
-            sub.connect();
-            pub.connect();
+            connect_all({&sub, &pub});
             sub.subscribe("big/t", 1);
             std::string payload(256 * 1024, '\0');
             for (std::size_t i = 0; i < payload.size(); ++i) {
@@ -149,9 +143,7 @@ TEST_CASE("shared subscription $share/g/topic splits messages between its member
             paho_client a(d, opts("member-a", ep, 0));
             paho_client b(d, opts("member-b", ep, 1));
             paho_client pub(d, opts("pub", ep, 2));
-            a.connect();
-            b.connect();
-            pub.connect();
+            connect_all({&a, &b, &pub});
             a.subscribe("$share/g/shared/t", 1);
             b.subscribe("$share/g/shared/t", 1);
 
@@ -197,9 +189,7 @@ TEST_CASE("v5 topic alias: the topic once, then the alias alone; subscribers get
             paho_client sub5(d, opts("sub5", ep, 0));
             paho_client sub3(d, opts("sub3", other_version(ep), 1));
             paho_client pub(d, opts("pub", ep, 2));
-            sub5.connect();
-            sub3.connect();
-            pub.connect();
+            connect_all({&sub5, &sub3, &pub});
             sub5.subscribe("alias/#", 1);
             sub3.subscribe("alias/#", 1);
 
@@ -231,8 +221,7 @@ TEST_CASE("v5 flow control: a subscriber with Receive Maximum 1 gets 50 QoS 1 me
             o.receive_maximum = 1;
             paho_client sub(d, o);
             paho_client pub(d, opts("pub", ep, 1));
-            sub.connect();
-            pub.connect();
+            connect_all({&sub, &pub});
             sub.subscribe("flow/t", 1);
 
             constexpr int n = 50;
@@ -283,8 +272,11 @@ TEST_CASE("v5 flow control on the wire: with Receive Maximum 1 the broker never 
         sub.send(pingreq_packet());
         auto next = sub.read_packet();
         REQUIRE(next);
-        CHECK_MESSAGE(next->type() == 13, "packet type ", next->type(),
-                      " arrived while a QoS 1 PUBLISH was unacknowledged");
+        CHECK_MESSAGE(
+                next->type() == 13,
+                "packet type ",
+                next->type(),
+                " arrived while a QoS 1 PUBLISH was unacknowledged");
         sub.send(puback_packet(publish_packet_id(*p)));
     }
     sub.send(disconnect_packet());

@@ -1,15 +1,16 @@
 #include "raw_client.hpp"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 namespace thinggate::integration {
 
@@ -20,8 +21,12 @@ raw_client::raw_client(std::uint16_t port) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE_MESSAGE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
-                    "connect 127.0.0.1:", port, ": ", std::strerror(errno));
+    REQUIRE_MESSAGE(
+            ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
+            "connect 127.0.0.1:",
+            port,
+            ": ",
+            std::strerror(errno));
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
@@ -149,8 +154,7 @@ std::string u16(std::uint16_t v) {
 }
 
 std::string packet(std::uint8_t header, const std::string& body) {
-    return std::string(1, static_cast<char>(header)) + encode_remaining_length(body.size()) +
-           body;
+    return std::string(1, static_cast<char>(header)) + encode_remaining_length(body.size()) + body;
 }
 
 std::string properties(int version, std::string_view props) {
@@ -166,9 +170,13 @@ std::string mqtt_string(std::string_view s) {
     return u16(static_cast<std::uint16_t>(s.size())) + std::string(s);
 }
 
-std::string connect_packet(int version, std::string_view client_id, bool clean,
-                           std::uint16_t keep_alive, const std::optional<raw_will>& will,
-                           std::string_view props) {
+std::string connect_packet(
+        int version,
+        std::string_view client_id,
+        bool clean,
+        std::uint16_t keep_alive,
+        const std::optional<raw_will>& will,
+        std::string_view props) {
     std::uint8_t flags = clean ? 0x02 : 0x00;
     if (will) {
         flags |= 0x04 | static_cast<std::uint8_t>(will->qos << 3) | (will->retain ? 0x20 : 0x00);
@@ -187,8 +195,13 @@ std::string connect_packet(int version, std::string_view client_id, bool clean,
     return packet(0x10, body);
 }
 
-std::string publish_packet(int version, std::string_view topic, std::string_view payload, int qos,
-                           std::uint16_t packet_id, std::string_view props) {
+std::string publish_packet(
+        int version,
+        std::string_view topic,
+        std::string_view payload,
+        int qos,
+        std::uint16_t packet_id,
+        std::string_view props) {
     std::string body = mqtt_string(topic);
     if (qos > 0) {
         body += u16(packet_id);
@@ -198,8 +211,8 @@ std::string publish_packet(int version, std::string_view topic, std::string_view
     return packet(static_cast<std::uint8_t>(0x30 | (qos << 1)), body);
 }
 
-std::string subscribe_packet(int version, std::uint16_t packet_id, std::string_view filter,
-                             int qos) {
+std::string
+subscribe_packet(int version, std::uint16_t packet_id, std::string_view filter, int qos) {
     std::string body = u16(packet_id) + properties(version, {}) + mqtt_string(filter);
     body.push_back(static_cast<char>(qos));
     return packet(0x82, body);
@@ -231,8 +244,8 @@ std::size_t topic_end(const raw_packet& p) {
     if (p.body.size() < 2) {
         return p.body.size();
     }
-    const std::size_t len = (static_cast<std::uint8_t>(p.body[0]) << 8) |
-                            static_cast<std::uint8_t>(p.body[1]);
+    const std::size_t len =
+            (static_cast<std::uint8_t>(p.body[0]) << 8) | static_cast<std::uint8_t>(p.body[1]);
     return std::min(p.body.size(), 2 + len);
 }
 
@@ -243,8 +256,9 @@ std::uint16_t publish_packet_id(const raw_packet& p) {
     if (at + 2 > p.body.size()) {
         return 0;
     }
-    return static_cast<std::uint16_t>((static_cast<std::uint8_t>(p.body[at]) << 8) |
-                                      static_cast<std::uint8_t>(p.body[at + 1]));
+    return static_cast<std::uint16_t>(
+            (static_cast<std::uint8_t>(p.body[at]) << 8) |
+            static_cast<std::uint8_t>(p.body[at + 1]));
 }
 
 std::string publish_topic(const raw_packet& p) {

@@ -18,6 +18,7 @@ namespace thinggate::integration {
 struct raw_packet {
     std::uint8_t header = 0;
     std::string body;
+
     int type() const noexcept { return header >> 4; }
 };
 
@@ -49,20 +50,30 @@ private:
 /// `props` (already encoded, without the length) is given.
 std::string encode_remaining_length(std::size_t n);
 std::string mqtt_string(std::string_view s);
+
 struct raw_will {
     std::string topic;
     std::string payload;
     int qos = 0;
     bool retain = false;
 };
-std::string connect_packet(int version, std::string_view client_id, bool clean = true,
-                           std::uint16_t keep_alive = 60,
-                           const std::optional<raw_will>& will = std::nullopt,
-                           std::string_view props = {});
-std::string publish_packet(int version, std::string_view topic, std::string_view payload, int qos,
-                           std::uint16_t packet_id = 0, std::string_view props = {});
-std::string subscribe_packet(int version, std::uint16_t packet_id, std::string_view filter,
-                             int qos);
+
+std::string connect_packet(
+        int version,
+        std::string_view client_id,
+        bool clean = true,
+        std::uint16_t keep_alive = 60,
+        const std::optional<raw_will>& will = std::nullopt,
+        std::string_view props = {});
+std::string publish_packet(
+        int version,
+        std::string_view topic,
+        std::string_view payload,
+        int qos,
+        std::uint16_t packet_id = 0,
+        std::string_view props = {});
+std::string
+subscribe_packet(int version, std::uint16_t packet_id, std::string_view filter, int qos);
 std::string puback_packet(std::uint16_t packet_id);
 std::string pingreq_packet();
 std::string disconnect_packet();

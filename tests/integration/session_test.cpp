@@ -37,8 +37,12 @@ TEST_CASE("a Will is published when the client vanishes without DISCONNECT [MQTT
             // The dying client speaks raw MQTT over TCP in the watcher's protocol version, so
             // that it can close its socket without a DISCONNECT.
             raw_client dying(d.tcp_port());
-            dying.send(connect_packet(raw_version(ep), "dying", true, 60,
-                                      raw_will{"will/dying", "it died", 1, false}));
+            dying.send(connect_packet(
+                    raw_version(ep),
+                    "dying",
+                    true,
+                    60,
+                    raw_will{"will/dying", "it died", 1, false}));
             auto connack = dying.read_packet();
             REQUIRE(connack);
             REQUIRE(connack->type() == 2);
@@ -58,19 +62,16 @@ TEST_CASE("no Will after a normal DISCONNECT [MQTT-3.1.2-10] [MQTT-3.14.4-3]") {
         SUBCASE(ep.name().c_str()) {
             gateway d;
             paho_client watcher(d, opts("watcher", ep, 0));
-            watcher.connect();
-            watcher.subscribe("will/#", 1);
-
             auto o = opts("polite", ep, 1);
             o.will = mqtt::will_options("will/polite", std::string("should not be sent"), 1, false);
             paho_client polite(d, o);
-            polite.connect();
+            paho_client marker(d, opts("marker", ep, 2));
+            connect_all({&watcher, &polite, &marker});
+            watcher.subscribe("will/#", 1);
             polite.disconnect();
 
             // Published after the DISCONNECT, to the same topic: had the Will been sent, it
             // would be the first message here.
-            paho_client marker(d, opts("marker", ep, 2));
-            marker.connect();
             marker.publish("will/polite", "marker", 1);
             auto first = watcher.next_message();
             REQUIRE(first);
@@ -85,14 +86,12 @@ TEST_CASE("takeover: a second connection with the same client id closes the firs
         SUBCASE(ep.name().c_str()) {
             gateway d;
             paho_client watcher(d, opts("watcher", ep, 0));
-            watcher.connect();
-            watcher.subscribe("will/#", 1);
-
             auto first_opts = opts("device", ep, 1);
-            first_opts.will = mqtt::will_options("will/device", std::string("taken over"), 1,
-                                                 false);
+            first_opts.will =
+                    mqtt::will_options("will/device", std::string("taken over"), 1, false);
             paho_client first(d, first_opts);
-            first.connect();
+            connect_all({&watcher, &first});
+            watcher.subscribe("will/#", 1);
 
             paho_client second(d, opts("device", ep, 1));
             second.connect();
@@ -129,15 +128,13 @@ TEST_CASE("session resume: QoS 1 messages published while offline arrive after r
             } else {
                 o.clean = false;
             }
+            paho_client pub(d, opts("pub", ep, 1));
             {
                 paho_client sub(d, o);
-                sub.connect();
+                connect_all({&sub, &pub});
                 sub.subscribe("resume/t", 1);
                 sub.disconnect();
             }
-
-            paho_client pub(d, opts("pub", ep, 1));
-            pub.connect();
             constexpr int n = 20;
             for (int i = 0; i < n; ++i) {
                 pub.publish("resume/t", "queued-" + std::to_string(i), 1);
@@ -165,8 +162,7 @@ TEST_CASE("graceful shutdown: SIGTERM sends v5 clients DISCONNECT 0x8B, closes 3
             gateway d;
             paho_client v5(d, opts("v5", {MQTTVERSION_5, transport}, 0));
             paho_client v3(d, opts("v3", {MQTTVERSION_3_1_1, transport}, 1));
-            v5.connect();
-            v3.connect();
+            connect_all({&v5, &v3});
             // A round trip first, so both sessions are fully established.
             v5.subscribe("t", 1);
             v3.publish("t", "hello", 1);

@@ -1,7 +1,7 @@
 // Start-up errors of the daemon: the exit code and a message that names the problem.
-#include <sys/stat.h>
-
 #include <doctest/doctest.h>
+
+#include <sys/stat.h>
 
 #include "daemon.hpp"
 
@@ -10,10 +10,12 @@ using namespace thinggate::integration;
 TEST_CASE("an unknown configuration key: exit 2, naming the key and its line") {
     temp_dir dir("thinggate-startup");
     const auto config = dir.path() / "bad.toml";
-    write_file(config, "log_level = \"info\"\n"
-                       "data_dir = 'data'\n"
-                       "max_conections = 5\n"
-                       "[dev]\npki = false\n");
+    write_file(
+            config,
+            "log_level = \"info\"\n"
+            "data_dir = 'data'\n"
+            "max_conections = 5\n"
+            "[dev]\npki = false\n");
     auto r = run_command({THINGGATE_BINARY, "--config", config.string()});
     INFO(r.output);
     CHECK_FALSE(r.timed_out);
