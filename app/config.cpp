@@ -612,7 +612,8 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
             std::string_view("cert_file"),
             std::string_view("key_file"),
             std::string_view("min_tls"),
-            std::string_view("alpn")};
+            std::string_view("alpn"),
+            std::string_view("handshake_timeout_ms")};
     if (!tls) {
         for (const auto key : tls_only) {
             if (r.has(key)) {
@@ -706,6 +707,7 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
     }
 
     r.choice("min_tls", tls_version_names, l.min_tls);
+    r.integer("handshake_timeout_ms", 100, 120'000, l.handshake_timeout_ms);
 
     if (const toml::node* node = r.get("alpn")) {
         const auto* array = node->as_array();

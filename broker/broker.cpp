@@ -127,6 +127,9 @@ void broker::impl::on_detached(const session_ptr& s) {
         const std::uint32_t delay = s->pending_will->props.will_delay_interval.value_or(0);
         if (delay < s->expiry_interval) {
             rt.post_after(me, std::chrono::seconds(delay), [this, s, gen] {
+                if (s->shard.load() != rt.current_shard()) {
+                    return; // moved (resumed elsewhere): not ours to read, and the will was dropped
+                }
                 if (s->generation == gen && !s->ended && s->pending_will) {
                     auto w = std::move(*s->pending_will);
                     s->pending_will.reset();

@@ -223,8 +223,9 @@ void client_machine::on_connect(mqtt::connect& p) {
 void client_machine::on_session_ready(session_ptr s, bool present) {
     if (closing_ || lost_) {
         if (s) {
-            session_ = std::move(s);
-            detach(false);
+            // The session is ours (on this shard) but the connection is already going: leave it
+            // offline with its expiry running.
+            b_.on_detached(s);
         }
         return;
     }
@@ -558,6 +559,11 @@ void client_machine::deliver(queued_delivery d) {
         b_.enqueue(s, std::move(d)); // window full: wait in order [MQTT-4.9.0-...]
         return;
     }
+    send_inflight(std::move(d));
+}
+
+void client_machine::send_inflight(queued_delivery d) {
+    auto& s = *session_;
     const auto pid = next_packet_id();
     auto& entry = s.inflight[pid];
     entry.d = std::move(d);
@@ -589,13 +595,7 @@ void client_machine::pump_queue() {
             send_publish(d, 0, false);
             continue;
         }
-        const auto pid = next_packet_id();
-        auto& entry = s.inflight[pid];
-        entry.d = std::move(d);
-        entry.st = entry.d.qos == mqtt::qos::at_least_once ? inflight_delivery::state::wait_puback
-                                                           : inflight_delivery::state::wait_pubrec;
-        entry.seq = s.next_seq++;
-        send_publish(entry.d, pid, false);
+        send_inflight(std::move(d));
     }
 }
 

@@ -70,6 +70,8 @@ private:
     void fail(mqtt::reason_code rc);
     void send(const mqtt::packet& p);
     void send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup);
+    /// Takes a packet id, records the QoS 1/2 delivery as in flight and sends it.
+    void send_inflight(queued_delivery d);
     void resend_inflight();
     void pump_queue();
     std::uint16_t next_packet_id();

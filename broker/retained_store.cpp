@@ -6,6 +6,7 @@ namespace thinggate::broker {
 namespace {
 
 constexpr auto npos = std::string_view::npos;
+constexpr int linear_seek_steps = 8;
 
 enum class verdict {
     match, ///< the key matches the filter
@@ -20,10 +21,13 @@ enum class verdict {
 /// Why the seeks are safe: the keys sharing the prefix P (levels 0..i-1 and a '/') are contiguous,
 /// and among them the ones whose level i equals the literal f are P+f itself and the range
 /// [P+f+"/", P+f+"0"), because '0' follows '/' in ASCII.
-verdict examine(std::string_view filter, std::string_view key, mqtt::match_options opts,
-                std::string& seek) {
+verdict
+examine(std::string_view filter,
+        std::string_view key,
+        mqtt::match_options opts,
+        std::string& seek) {
     if (!key.empty() && key.front() == '$' && (filter.front() == '+' || filter.front() == '#')) {
-        seek.assign("%"); // [MQTT-4.7.2-1]: skip every topic starting with '$' ('%' follows it)
+        seek.assign(1, '%'); // [MQTT-4.7.2-1]: skip every topic starting with '$' ('%' follows it)
         return verdict::seek;
     }
     std::size_t fpos = 0;
@@ -42,7 +46,8 @@ verdict examine(std::string_view filter, std::string_view key, mqtt::match_optio
             return verdict::next; // the parent itself; its children follow
         }
         if (key_done) {
-            return verdict::next; // key shorter than the filter; longer keys with it as prefix follow
+            return verdict::next; // key shorter than the filter; longer keys with it as prefix
+                                  // follow
         }
         std::size_t kend = key.find('/', kpos);
         if (kend == npos) {
@@ -123,9 +128,11 @@ message_ptr retained_store::find(std::string_view topic, clock::time_point now) 
     return it->second;
 }
 
-void retained_store::match(std::string_view filter, mqtt::match_options opts,
-                           clock::time_point now,
-                           const std::function<void(const message_ptr&)>& fn) const {
+void retained_store::match(
+        std::string_view filter,
+        mqtt::match_options opts,
+        clock::time_point now,
+        const std::function<void(const message_ptr&)>& fn) const {
     if (filter.empty()) {
         return;
     }
@@ -155,9 +162,19 @@ void retained_store::match(std::string_view filter, mqtt::match_options opts,
         case verdict::next:
             ++it;
             break;
-        case verdict::seek:
-            it = by_topic_.lower_bound(std::string_view(seek));
+        case verdict::seek: {
+            // The target is usually a few entries ahead (the next leaf of the same device): walk
+            // there before paying for a lookup from the root of the tree.
+            const std::string_view target = seek;
+            int steps = 0;
+            do {
+                ++it;
+            } while (++steps < linear_seek_steps && it != by_topic_.end() && it->first < target);
+            if (it != by_topic_.end() && it->first < target) {
+                it = by_topic_.lower_bound(target);
+            }
             break;
+        }
         case verdict::stop:
             return;
         }
@@ -165,7 +182,8 @@ void retained_store::match(std::string_view filter, mqtt::match_options opts,
 }
 
 std::size_t retained_store::purge_expired(clock::time_point now) {
-    return std::erase_if(by_topic_, [now](const auto& entry) { return entry.second->expired(now); });
+    return std::erase_if(
+            by_topic_, [now](const auto& entry) { return entry.second->expired(now); });
 }
 
 std::size_t retained_store::size() const noexcept {

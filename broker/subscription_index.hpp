@@ -1,8 +1,9 @@
 #pragma once
 // broker/subscription_index: topic filter → subscribers, matched against topic names.
 // Owns: the matching structure (a trie of levels). Must not use: I/O, locks (the broker guards it).
-// Thread safety: not synchronised. Concurrent const calls (match) are safe; mutation needs exclusive
-// access. Round-robin state of shared groups is atomic so match() may advance it under a shared lock.
+// Thread safety: not synchronised. Concurrent const calls (match) are safe; mutation needs
+// exclusive access. Round-robin state of shared groups is atomic so match() may advance it under a
+// shared lock.
 
 #include <algorithm>
 #include <array>
@@ -42,11 +43,11 @@ namespace detail {
 /// One level of the trie: the filter that ends here is the path from the root.
 template <class Subscriber>
 struct subscription_node {
-    level_children<subscription_node> children; ///< literal next levels
-    std::unique_ptr<subscription_node> plus;    ///< next level '+'
-    std::unique_ptr<subscription_node> hash;    ///< next level '#' (always a leaf)
-    subscriber_list<Subscriber, subscription_data> subs;             ///< normal subscriptions
-    std::vector<std::unique_ptr<shared_group<Subscriber>>> groups;   ///< "$share/{group}/..."
+    level_children<subscription_node> children;          ///< literal next levels
+    std::unique_ptr<subscription_node> plus;             ///< next level '+'
+    std::unique_ptr<subscription_node> hash;             ///< next level '#' (always a leaf)
+    subscriber_list<Subscriber, subscription_data> subs; ///< normal subscriptions
+    std::vector<std::unique_ptr<shared_group<Subscriber>>> groups; ///< "$share/{group}/..."
 
     bool empty() const noexcept {
         return children.empty() && !plus && !hash && subs.empty() && groups.empty();
@@ -62,13 +63,17 @@ struct subscription_node {
 template <class Subscriber>
 class subscription_index {
 public:
-    subscription_index() : root_(std::make_unique<node>()) {}
+    subscription_index()
+        : root_(std::make_unique<node>()) {}
 
     /// Adds or replaces (same subscriber, same filter, same share group) a subscription.
     /// `filter` is the plain filter (without "$share/g/"); `share_group` empty for a normal one.
     /// Returns true when it was new, false when it replaced an existing one [MQTT-3.8.4-3].
-    bool insert(std::string_view filter, std::string_view share_group, const Subscriber& s,
-                const subscription_data& d);
+    bool
+    insert(std::string_view filter,
+           std::string_view share_group,
+           const Subscriber& s,
+           const subscription_data& d);
 
     /// Removes it; returns false when there was none. Nodes left empty are removed.
     bool erase(std::string_view filter, std::string_view share_group, const Subscriber& s);
@@ -79,8 +84,11 @@ public:
     /// Does not allocate unless the topic diverges into more than 32 pending '+' branches.
     /// The callbacks must not modify the index.
     template <class OnNormal, class OnShared>
-    void match(std::string_view topic, mqtt::match_options opts, OnNormal&& on_normal,
-               OnShared&& on_shared) const;
+    void
+    match(std::string_view topic,
+          mqtt::match_options opts,
+          OnNormal&& on_normal,
+          OnShared&& on_shared) const;
 
     std::size_t size() const noexcept { return size_; } ///< subscriptions (shared members included)
 
@@ -104,7 +112,7 @@ private:
 
 template <class Subscriber>
 auto subscription_index<Subscriber>::child(const node& n, std::string_view level) noexcept
-    -> node* {
+        -> node* {
     if (level == "+") {
         return n.plus.get();
     }
@@ -138,8 +146,11 @@ void subscription_index<Subscriber>::remove_child(node& parent, std::string_view
 }
 
 template <class Subscriber>
-bool subscription_index<Subscriber>::insert(std::string_view filter, std::string_view share_group,
-                                            const Subscriber& s, const subscription_data& d) {
+bool subscription_index<Subscriber>::insert(
+        std::string_view filter,
+        std::string_view share_group,
+        const Subscriber& s,
+        const subscription_data& d) {
     node* n = root_.get();
     std::size_t pos = 0;
     for (;;) {
@@ -158,8 +169,9 @@ bool subscription_index<Subscriber>::insert(std::string_view filter, std::string
     if (share_group.empty()) {
         added = n->subs.insert_or_assign(s, d);
     } else {
-        auto git = std::find_if(n->groups.begin(), n->groups.end(),
-                                [&](const auto& g) { return g->group == share_group; });
+        auto git = std::find_if(n->groups.begin(), n->groups.end(), [&](const auto& g) {
+            return g->group == share_group;
+        });
         if (git == n->groups.end()) {
             auto g = std::make_unique<shared_group<Subscriber>>();
             g->group = std::string(share_group);
@@ -167,8 +179,8 @@ bool subscription_index<Subscriber>::insert(std::string_view filter, std::string
             git = std::prev(n->groups.end());
         }
         auto& members = (*git)->members;
-        auto mit = std::find_if(members.begin(), members.end(),
-                                [&](const auto& m) { return m.first == s; });
+        auto mit = std::find_if(
+                members.begin(), members.end(), [&](const auto& m) { return m.first == s; });
         if (mit == members.end()) {
             members.emplace_back(s, d);
             added = true;
@@ -183,8 +195,8 @@ bool subscription_index<Subscriber>::insert(std::string_view filter, std::string
 }
 
 template <class Subscriber>
-bool subscription_index<Subscriber>::erase(std::string_view filter, std::string_view share_group,
-                                           const Subscriber& s) {
+bool subscription_index<Subscriber>::erase(
+        std::string_view filter, std::string_view share_group, const Subscriber& s) {
     // path[i] = (node reached after level i, that level); path.front() is the root.
     std::vector<std::pair<node*, std::string_view>> path;
     path.reserve(mqtt::level_count(filter) + 1);
@@ -213,14 +225,16 @@ bool subscription_index<Subscriber>::erase(std::string_view filter, std::string_
             return false;
         }
     } else {
-        const auto git = std::find_if(target.groups.begin(), target.groups.end(),
-                                      [&](const auto& g) { return g->group == share_group; });
+        const auto git =
+                std::find_if(target.groups.begin(), target.groups.end(), [&](const auto& g) {
+                    return g->group == share_group;
+                });
         if (git == target.groups.end()) {
             return false;
         }
         auto& members = (*git)->members;
-        const auto mit = std::find_if(members.begin(), members.end(),
-                                      [&](const auto& m) { return m.first == s; });
+        const auto mit = std::find_if(
+                members.begin(), members.end(), [&](const auto& m) { return m.first == s; });
         if (mit == members.end()) {
             return false;
         }
@@ -259,8 +273,11 @@ std::size_t subscription_index<Subscriber>::node_count() const {
 
 template <class Subscriber>
 template <class OnNormal, class OnShared>
-void subscription_index<Subscriber>::match(std::string_view topic, mqtt::match_options opts,
-                                           OnNormal&& on_normal, OnShared&& on_shared) const {
+void subscription_index<Subscriber>::match(
+        std::string_view topic,
+        mqtt::match_options opts,
+        OnNormal&& on_normal,
+        OnShared&& on_shared) const {
     // Depth-first walk with an explicit stack (no recursion: a deep topic cannot exhaust the
     // thread's stack). A frame is a node reached after consuming the topic up to `pos`; `done`
     // means every level of the topic has been consumed.
@@ -269,6 +286,7 @@ void subscription_index<Subscriber>::match(std::string_view topic, mqtt::match_o
         std::size_t pos;
         bool done;
     };
+
     constexpr std::size_t inline_depth = 32;
     std::array<frame, inline_depth> inline_frames;
     std::size_t inline_top = 0;

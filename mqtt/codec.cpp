@@ -19,8 +19,10 @@ constexpr std::uint8_t required_flags(packet_type t) noexcept {
     switch (t) {
     case packet_type::pubrel:
     case packet_type::subscribe:
-    case packet_type::unsubscribe: return 0x02;
-    default: return 0x00;
+    case packet_type::unsubscribe:
+        return 0x02;
+    default:
+        return 0x00;
     }
 }
 
@@ -81,13 +83,14 @@ void write_body(const disconnect& p, bool v5, writer& w) {
     if (!v5) {
         return;
     }
-    const bool with_props = detail::property_list_size(p.props, detail::prop_scope::disconnect) != 0;
-    if (p.reason == reason_code::normal_disconnection && !with_props) {
+    const std::size_t props_size =
+            detail::property_list_size(p.props, detail::prop_scope::disconnect);
+    if (p.reason == reason_code::normal_disconnection && props_size == 0) {
         return; // Remaining Length 0
     }
     w.u8(static_cast<std::uint8_t>(p.reason));
-    if (with_props) {
-        detail::write_properties(p.props, detail::prop_scope::disconnect, w);
+    if (props_size != 0) {
+        detail::write_properties(p.props, detail::prop_scope::disconnect, props_size, w);
     }
 }
 
@@ -96,12 +99,12 @@ void write_body(const auth& p, bool v5, writer& w) {
     if (!v5) {
         return;
     }
-    const bool with_props = detail::property_list_size(p.props, detail::prop_scope::auth) != 0;
-    if (p.reason == reason_code::success && !with_props) {
+    const std::size_t props_size = detail::property_list_size(p.props, detail::prop_scope::auth);
+    if (p.reason == reason_code::success && props_size == 0) {
         return; // Remaining Length 0
     }
     w.u8(static_cast<std::uint8_t>(p.reason));
-    detail::write_properties(p.props, detail::prop_scope::auth, w);
+    detail::write_properties(p.props, detail::prop_scope::auth, props_size, w);
 }
 
 template <packet_type T>
@@ -109,13 +112,22 @@ void write_body(const basic_ack<T>& p, bool v5, writer& w) {
     detail::write_ack_body(p.packet_id, p.reason, p.props, v5, w);
 }
 
+/// Index of alternative P in `packet`; the packet type is index + 1.
+template <typename P, std::size_t I = 0>
+constexpr std::size_t index_of() noexcept {
+    if constexpr (std::is_same_v<std::variant_alternative_t<I, packet>, P>) {
+        return I;
+    } else {
+        return index_of<P, I + 1>();
+    }
+}
+
 template <typename P>
 std::uint8_t first_byte(const P& p) noexcept {
     if constexpr (std::is_same_v<P, publish>) {
         return detail::publish_first_byte(p);
     } else {
-        constexpr auto type = static_cast<packet_type>(
-                packet{std::in_place_type<P>}.index() + 1);
+        constexpr auto type = static_cast<packet_type>(index_of<P>() + 1);
         return static_cast<std::uint8_t>(
                 (static_cast<std::uint8_t>(type) << 4) | required_flags(type));
     }
@@ -133,10 +145,8 @@ std::size_t body_size(const packet& p, bool v5) {
 
 } // namespace
 
-boost::system::result<packet> decode(
-        const frame_header& header,
-        std::span<const std::uint8_t> body,
-        protocol_version version) {
+boost::system::result<packet>
+decode(const frame_header& header, std::span<const std::uint8_t> body, protocol_version version) {
     if (body.size() != header.remaining_length) {
         return make_error_code(reason_code::malformed_packet);
     }

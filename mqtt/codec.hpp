@@ -49,9 +49,10 @@ boost::system::result<frame_status> parse_frame(
 /// U+0000 or surrogates [MQTT-1.5.4-1..2], topic names without wildcards [MQTT-3.3.2-2], filter syntax
 /// [MQTT-4.7.1-1..2], shared-subscription syntax, property identifiers allowed for the packet kind and
 /// not repeated [MQTT-2.2.2-2], reserved bits zero, lengths consistent with the remaining length.
-/// Errors are reason codes: malformed_packet, protocol_error, topic_name_invalid,
-/// topic_filter_invalid, unsupported_protocol_version (CONNECT only), qos_not_supported never (that is
-/// a broker decision).
+/// Errors are reason codes: malformed_packet (including topic-name and filter syntax and properties
+/// not valid for the packet kind, §2.2.2.2), protocol_error, unsupported_protocol_version (CONNECT
+/// only). topic_name_invalid, topic_filter_invalid and qos_not_supported are broker decisions about
+/// well-formed input, never the codec's.
 boost::system::result<packet> decode(
         const frame_header& header,
         std::span<const std::uint8_t> body,

@@ -79,7 +79,7 @@ reason_code decode_connect(reader& r, connect& out) {
             return reason_code::malformed_packet;
         }
         if (will.topic.empty() || !topic_name_syntax_ok(will.topic)) {
-            return reason_code::topic_name_invalid; // [MQTT-3.1.3-11], [MQTT-3.3.2-2]
+            return reason_code::malformed_packet; // [MQTT-3.1.3-11], [MQTT-3.3.2-2]
         }
         if (!r.binary(will.payload)) {
             return reason_code::malformed_packet;

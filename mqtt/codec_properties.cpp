@@ -46,34 +46,82 @@ constexpr std::uint64_t mask(Ids... ids) noexcept {
     return (bit(ids) | ...);
 }
 
-constexpr std::uint64_t defined_ids = mask(payload_format_indicator, message_expiry_interval,
-        content_type, response_topic, correlation_data, subscription_identifier,
-        session_expiry_interval, assigned_client_identifier, server_keep_alive,
-        authentication_method, authentication_data, request_problem_information,
-        will_delay_interval, request_response_information, response_information, server_reference,
-        reason_string, receive_maximum, topic_alias_maximum, topic_alias, maximum_qos,
-        retain_available, user_property, maximum_packet_size, wildcard_subscription_available,
-        subscription_identifier_available, shared_subscription_available);
+constexpr std::uint64_t defined_ids =
+        mask(payload_format_indicator,
+             message_expiry_interval,
+             content_type,
+             response_topic,
+             correlation_data,
+             subscription_identifier,
+             session_expiry_interval,
+             assigned_client_identifier,
+             server_keep_alive,
+             authentication_method,
+             authentication_data,
+             request_problem_information,
+             will_delay_interval,
+             request_response_information,
+             response_information,
+             server_reference,
+             reason_string,
+             receive_maximum,
+             topic_alias_maximum,
+             topic_alias,
+             maximum_qos,
+             retain_available,
+             user_property,
+             maximum_packet_size,
+             wildcard_subscription_available,
+             subscription_identifier_available,
+             shared_subscription_available);
 
 // MQTT 5.0 §2.2.2.2, indexed by prop_scope.
 constexpr std::uint64_t allowed_ids[] = {
         // connect
-        mask(session_expiry_interval, authentication_method, authentication_data,
-                request_problem_information, request_response_information, receive_maximum,
-                topic_alias_maximum, user_property, maximum_packet_size),
+        mask(session_expiry_interval,
+             authentication_method,
+             authentication_data,
+             request_problem_information,
+             request_response_information,
+             receive_maximum,
+             topic_alias_maximum,
+             user_property,
+             maximum_packet_size),
         // connack
-        mask(session_expiry_interval, assigned_client_identifier, server_keep_alive,
-                authentication_method, authentication_data, response_information,
-                server_reference, reason_string, receive_maximum, topic_alias_maximum,
-                maximum_qos, retain_available, user_property, maximum_packet_size,
-                wildcard_subscription_available, subscription_identifier_available,
-                shared_subscription_available),
+        mask(session_expiry_interval,
+             assigned_client_identifier,
+             server_keep_alive,
+             authentication_method,
+             authentication_data,
+             response_information,
+             server_reference,
+             reason_string,
+             receive_maximum,
+             topic_alias_maximum,
+             maximum_qos,
+             retain_available,
+             user_property,
+             maximum_packet_size,
+             wildcard_subscription_available,
+             subscription_identifier_available,
+             shared_subscription_available),
         // publish
-        mask(payload_format_indicator, message_expiry_interval, content_type, response_topic,
-                correlation_data, subscription_identifier, topic_alias, user_property),
+        mask(payload_format_indicator,
+             message_expiry_interval,
+             content_type,
+             response_topic,
+             correlation_data,
+             subscription_identifier,
+             topic_alias,
+             user_property),
         // will
-        mask(payload_format_indicator, message_expiry_interval, content_type, response_topic,
-                correlation_data, will_delay_interval, user_property),
+        mask(payload_format_indicator,
+             message_expiry_interval,
+             content_type,
+             response_topic,
+             correlation_data,
+             will_delay_interval,
+             user_property),
         // ack
         mask(reason_string, user_property),
         // subscribe
@@ -96,10 +144,15 @@ constexpr std::uint64_t allowed_for(prop_scope scope) noexcept {
 
 // Byte properties whose only values are 0 and 1; anything else is a Protocol Error (§3.1.2.11,
 // §3.2.2.3, §3.3.2.3.2).
-constexpr std::uint64_t boolean_ids = mask(payload_format_indicator, request_problem_information,
-        request_response_information, maximum_qos, retain_available,
-        wildcard_subscription_available, subscription_identifier_available,
-        shared_subscription_available);
+constexpr std::uint64_t boolean_ids =
+        mask(payload_format_indicator,
+             request_problem_information,
+             request_response_information,
+             maximum_qos,
+             retain_available,
+             wildcard_subscription_available,
+             subscription_identifier_available,
+             shared_subscription_available);
 
 reason_code read_byte(reader& r, std::uint8_t id, std::optional<std::uint8_t>& out) {
     std::uint8_t v = 0;
@@ -157,9 +210,12 @@ reason_code read_binary(reader& r, std::optional<binary>& out) {
 
 reason_code read_one(reader& r, std::uint8_t id, properties& out) {
     switch (id) {
-    case payload_format_indicator: return read_byte(r, id, out.payload_format_indicator);
-    case message_expiry_interval: return read_u32(r, out.message_expiry_interval, true);
-    case content_type: return read_string(r, out.content_type);
+    case payload_format_indicator:
+        return read_byte(r, id, out.payload_format_indicator);
+    case message_expiry_interval:
+        return read_u32(r, out.message_expiry_interval, true);
+    case content_type:
+        return read_string(r, out.content_type);
     case response_topic: {
         const reason_code rc = read_string(r, out.response_topic);
         if (rc != reason_code::success) {
@@ -171,7 +227,8 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         }
         return reason_code::success;
     }
-    case correlation_data: return read_binary(r, out.correlation_data);
+    case correlation_data:
+        return read_binary(r, out.correlation_data);
     case subscription_identifier: {
         std::uint32_t v = 0;
         if (!r.varint(v)) {
@@ -183,24 +240,39 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         out.subscription_identifiers.push_back(v);
         return reason_code::success;
     }
-    case session_expiry_interval: return read_u32(r, out.session_expiry_interval, true);
-    case assigned_client_identifier: return read_string(r, out.assigned_client_identifier);
-    case server_keep_alive: return read_u16(r, out.server_keep_alive, true);
-    case authentication_method: return read_string(r, out.authentication_method);
-    case authentication_data: return read_binary(r, out.authentication_data);
-    case request_problem_information: return read_byte(r, id, out.request_problem_information);
-    case will_delay_interval: return read_u32(r, out.will_delay_interval, true);
+    case session_expiry_interval:
+        return read_u32(r, out.session_expiry_interval, true);
+    case assigned_client_identifier:
+        return read_string(r, out.assigned_client_identifier);
+    case server_keep_alive:
+        return read_u16(r, out.server_keep_alive, true);
+    case authentication_method:
+        return read_string(r, out.authentication_method);
+    case authentication_data:
+        return read_binary(r, out.authentication_data);
+    case request_problem_information:
+        return read_byte(r, id, out.request_problem_information);
+    case will_delay_interval:
+        return read_u32(r, out.will_delay_interval, true);
     case request_response_information:
         return read_byte(r, id, out.request_response_information);
-    case response_information: return read_string(r, out.response_information);
-    case server_reference: return read_string(r, out.server_reference);
-    case reason_string: return read_string(r, out.reason_string);
-    case receive_maximum: return read_u16(r, out.receive_maximum, false); // §3.1.2.11.3
-    case topic_alias_maximum: return read_u16(r, out.topic_alias_maximum, true);
+    case response_information:
+        return read_string(r, out.response_information);
+    case server_reference:
+        return read_string(r, out.server_reference);
+    case reason_string:
+        return read_string(r, out.reason_string);
+    case receive_maximum:
+        return read_u16(r, out.receive_maximum, false); // §3.1.2.11.3
+    case topic_alias_maximum:
+        return read_u16(r, out.topic_alias_maximum, true);
     // Alias 0 and aliases above the maximum are the session's topic_alias_invalid decision.
-    case topic_alias: return read_u16(r, out.topic_alias, true);
-    case maximum_qos: return read_byte(r, id, out.maximum_qos);
-    case retain_available: return read_byte(r, id, out.retain_available);
+    case topic_alias:
+        return read_u16(r, out.topic_alias, true);
+    case maximum_qos:
+        return read_byte(r, id, out.maximum_qos);
+    case retain_available:
+        return read_byte(r, id, out.retain_available);
     case user_property: {
         mqtt::user_property up;
         if (!r.utf8(up.key) || !r.utf8(up.value)) {
@@ -209,82 +281,115 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         out.user_properties.push_back(std::move(up));
         return reason_code::success;
     }
-    case maximum_packet_size: return read_u32(r, out.maximum_packet_size, false); // §3.1.2.11.4
+    case maximum_packet_size:
+        return read_u32(r, out.maximum_packet_size, false); // §3.1.2.11.4
     case wildcard_subscription_available:
         return read_byte(r, id, out.wildcard_subscription_available);
     case subscription_identifier_available:
         return read_byte(r, id, out.subscription_identifier_available);
     case shared_subscription_available:
         return read_byte(r, id, out.shared_subscription_available);
-    default: return reason_code::malformed_packet;
+    default:
+        return reason_code::malformed_packet;
     }
 }
 
-void write_list(const properties& p, std::uint64_t allowed, writer& w) {
-    const auto has = [allowed](std::uint8_t id) { return (allowed & bit(id)) != 0; };
-    const auto put_byte = [&](std::uint8_t id, const std::optional<std::uint8_t>& v) {
-        if (v && has(id)) {
-            w.u8(id);
-            w.u8(*v);
-        }
-    };
-    const auto put_u16 = [&](std::uint8_t id, const std::optional<std::uint16_t>& v) {
-        if (v && has(id)) {
-            w.u8(id);
-            w.u16(*v);
-        }
-    };
-    const auto put_u32 = [&](std::uint8_t id, const std::optional<std::uint32_t>& v) {
-        if (v && has(id)) {
-            w.u8(id);
-            w.u32(*v);
-        }
-    };
-    const auto put_str = [&](std::uint8_t id, const std::optional<std::string>& v) {
-        if (v && has(id)) {
-            w.u8(id);
-            w.str(*v);
-        }
-    };
+void put_value(writer& w, std::uint8_t v) {
+    w.u8(v);
+}
 
-    put_byte(payload_format_indicator, p.payload_format_indicator);
-    put_u32(message_expiry_interval, p.message_expiry_interval);
-    put_str(content_type, p.content_type);
-    put_str(response_topic, p.response_topic);
-    put_str(correlation_data, p.correlation_data);
-    if (has(subscription_identifier)) {
+void put_value(writer& w, std::uint16_t v) {
+    w.u16(v);
+}
+
+void put_value(writer& w, std::uint32_t v) {
+    w.u32(v);
+}
+
+void put_value(writer& w, const std::string& v) {
+    w.str(v);
+}
+
+// `Allowed` is a template argument so that properties the scope does not allow cost nothing: an
+// ack's list looks at two fields, not 27.
+template <std::uint64_t Allowed, std::uint8_t Id, typename T>
+void put(writer& w, const std::optional<T>& v) {
+    if constexpr ((Allowed & bit(Id)) != 0) {
+        if (v) {
+            w.u8(Id);
+            put_value(w, *v);
+        }
+    }
+}
+
+template <prop_scope Scope>
+void write_list_for(const properties& p, writer& w) {
+    constexpr std::uint64_t a = allowed_for(Scope);
+    put<a, payload_format_indicator>(w, p.payload_format_indicator);
+    put<a, message_expiry_interval>(w, p.message_expiry_interval);
+    put<a, content_type>(w, p.content_type);
+    put<a, response_topic>(w, p.response_topic);
+    put<a, correlation_data>(w, p.correlation_data);
+    if constexpr ((a & bit(subscription_identifier)) != 0) {
         for (const std::uint32_t id : p.subscription_identifiers) {
             w.u8(subscription_identifier);
             w.varint(id);
         }
     }
-    put_u32(session_expiry_interval, p.session_expiry_interval);
-    put_str(assigned_client_identifier, p.assigned_client_identifier);
-    put_u16(server_keep_alive, p.server_keep_alive);
-    put_str(authentication_method, p.authentication_method);
-    put_str(authentication_data, p.authentication_data);
-    put_byte(request_problem_information, p.request_problem_information);
-    put_u32(will_delay_interval, p.will_delay_interval);
-    put_byte(request_response_information, p.request_response_information);
-    put_str(response_information, p.response_information);
-    put_str(server_reference, p.server_reference);
-    put_str(reason_string, p.reason_string);
-    put_u16(receive_maximum, p.receive_maximum);
-    put_u16(topic_alias_maximum, p.topic_alias_maximum);
-    put_u16(topic_alias, p.topic_alias);
-    put_byte(maximum_qos, p.maximum_qos);
-    put_byte(retain_available, p.retain_available);
-    if (has(user_property)) {
+    put<a, session_expiry_interval>(w, p.session_expiry_interval);
+    put<a, assigned_client_identifier>(w, p.assigned_client_identifier);
+    put<a, server_keep_alive>(w, p.server_keep_alive);
+    put<a, authentication_method>(w, p.authentication_method);
+    put<a, authentication_data>(w, p.authentication_data);
+    put<a, request_problem_information>(w, p.request_problem_information);
+    put<a, will_delay_interval>(w, p.will_delay_interval);
+    put<a, request_response_information>(w, p.request_response_information);
+    put<a, response_information>(w, p.response_information);
+    put<a, server_reference>(w, p.server_reference);
+    put<a, reason_string>(w, p.reason_string);
+    put<a, receive_maximum>(w, p.receive_maximum);
+    put<a, topic_alias_maximum>(w, p.topic_alias_maximum);
+    put<a, topic_alias>(w, p.topic_alias);
+    put<a, maximum_qos>(w, p.maximum_qos);
+    put<a, retain_available>(w, p.retain_available);
+    if constexpr ((a & bit(user_property)) != 0) {
         for (const auto& up : p.user_properties) {
             w.u8(user_property);
             w.str(up.key);
             w.str(up.value);
         }
     }
-    put_u32(maximum_packet_size, p.maximum_packet_size);
-    put_byte(wildcard_subscription_available, p.wildcard_subscription_available);
-    put_byte(subscription_identifier_available, p.subscription_identifier_available);
-    put_byte(shared_subscription_available, p.shared_subscription_available);
+    put<a, maximum_packet_size>(w, p.maximum_packet_size);
+    put<a, wildcard_subscription_available>(w, p.wildcard_subscription_available);
+    put<a, subscription_identifier_available>(w, p.subscription_identifier_available);
+    put<a, shared_subscription_available>(w, p.shared_subscription_available);
+}
+
+void write_list(const properties& p, prop_scope scope, writer& w) {
+    switch (scope) {
+    case prop_scope::connect:
+        return write_list_for<prop_scope::connect>(p, w);
+    case prop_scope::connack:
+        return write_list_for<prop_scope::connack>(p, w);
+    case prop_scope::publish:
+        return write_list_for<prop_scope::publish>(p, w);
+    case prop_scope::will:
+        return write_list_for<prop_scope::will>(p, w);
+    case prop_scope::ack:
+        return write_list_for<prop_scope::ack>(p, w);
+    case prop_scope::subscribe:
+        return write_list_for<prop_scope::subscribe>(p, w);
+    case prop_scope::suback:
+        return write_list_for<prop_scope::suback>(p, w);
+    case prop_scope::unsubscribe:
+        return write_list_for<prop_scope::unsubscribe>(p, w);
+    case prop_scope::unsuback:
+        return write_list_for<prop_scope::unsuback>(p, w);
+    case prop_scope::disconnect:
+        return write_list_for<prop_scope::disconnect>(p, w);
+    case prop_scope::auth:
+        return write_list_for<prop_scope::auth>(p, w);
+    }
 }
 
 } // namespace
@@ -306,10 +411,11 @@ reason_code read_properties(reader& r, prop_scope scope, properties& out) {
             return reason_code::malformed_packet;
         }
         if ((allowed & bit(id)) == 0) {
-            return reason_code::protocol_error; // [MQTT-2.2.2-2]
+            // §2.2.2.2: an identifier not valid for the packet kind makes it a Malformed Packet.
+            return reason_code::malformed_packet;
         }
         const bool repeatable = id == user_property ||
-                (id == subscription_identifier && scope == prop_scope::publish);
+                                (id == subscription_identifier && scope == prop_scope::publish);
         if ((seen & bit(id)) != 0 && !repeatable) {
             return reason_code::protocol_error; // [MQTT-2.2.2-2]: at most once
         }
@@ -328,18 +434,21 @@ reason_code read_properties(reader& r, prop_scope scope, properties& out) {
 
 std::size_t property_list_size(const properties& p, prop_scope scope) {
     writer counter;
-    write_list(p, allowed_for(scope), counter);
+    write_list(p, scope, counter);
     return counter.size();
 }
 
-void write_properties(const properties& p, prop_scope scope, writer& w) {
-    const std::size_t size = property_list_size(p, scope);
-    w.varint(static_cast<std::uint32_t>(size));
+void write_properties(const properties& p, prop_scope scope, std::size_t list_size, writer& w) {
+    w.varint(static_cast<std::uint32_t>(list_size));
     if (w.counting()) {
-        w.skip(size);
-    } else {
-        write_list(p, allowed_for(scope), w);
+        w.skip(list_size);
+    } else if (list_size != 0) {
+        write_list(p, scope, w);
     }
+}
+
+void write_properties(const properties& p, prop_scope scope, writer& w) {
+    write_properties(p, scope, property_list_size(p, scope), w);
 }
 
 } // namespace thinggate::mqtt::detail

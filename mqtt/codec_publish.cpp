@@ -21,7 +21,8 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
         return reason_code::malformed_packet;
     }
     if (!topic_name_syntax_ok(out.topic)) {
-        return reason_code::topic_name_invalid; // [MQTT-3.3.2-2]
+        // A wildcard is not "correctly formed" (0x90 is for names that are but are refused).
+        return reason_code::malformed_packet; // [MQTT-3.3.2-2]
     }
     if (q > 0) {
         if (!r.u16(out.packet_id)) {
@@ -39,7 +40,7 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
     }
     if (out.topic.empty()) {
         if (!v5) {
-            return reason_code::topic_name_invalid; // at least one character [MQTT-4.7.3-1]
+            return reason_code::malformed_packet; // at least one character [MQTT-4.7.3-1]
         }
         if (!out.props.topic_alias) {
             return reason_code::protocol_error; // §3.3.2.1: empty name needs a Topic Alias
@@ -78,8 +79,13 @@ void write_body(const publish& p, bool v5, writer& w) {
     w.raw(p.payload);
 }
 
-reason_code decode_ack(packet_type type, reader& r, bool v5, std::uint16_t& packet_id,
-        reason_code& reason, properties& props) {
+reason_code decode_ack(
+        packet_type type,
+        reader& r,
+        bool v5,
+        std::uint16_t& packet_id,
+        reason_code& reason,
+        properties& props) {
     if (!r.u16(packet_id)) {
         return reason_code::malformed_packet;
     }
@@ -106,30 +112,27 @@ reason_code decode_ack(packet_type type, reader& r, bool v5, std::uint16_t& pack
     return r.empty() ? reason_code::success : reason_code::malformed_packet;
 }
 
-void write_ack_body(std::uint16_t packet_id, reason_code reason, const properties& props, bool v5,
-        writer& w) {
+void write_ack_body(
+        std::uint16_t packet_id, reason_code reason, const properties& props, bool v5, writer& w) {
     w.u16(packet_id);
     if (!v5) {
         return;
     }
     // The shortest form: the reason code only when it is not success or properties follow, the
     // property length only when there are properties (§3.4.2.1).
-    const bool with_props = property_list_size(props, prop_scope::ack) != 0;
-    if (reason != reason_code::success || with_props) {
+    const std::size_t props_size = property_list_size(props, prop_scope::ack);
+    if (reason != reason_code::success || props_size != 0) {
         w.u8(static_cast<std::uint8_t>(reason));
     }
-    if (with_props) {
-        write_properties(props, prop_scope::ack, w);
+    if (props_size != 0) {
+        write_properties(props, prop_scope::ack, props_size, w);
     }
 }
 
 } // namespace detail
 
 void encode_publish_head(
-        const publish& p,
-        std::size_t payload_size,
-        protocol_version version,
-        std::string& out) {
+        const publish& p, std::size_t payload_size, protocol_version version, std::string& out) {
     const bool v5 = version == protocol_version::v5;
     detail::writer counter;
     detail::write_publish_head_body(p, v5, counter);

@@ -102,14 +102,15 @@ reason_code check_filter(std::string_view filter, bool& shared) noexcept {
         // ShareName: at least one character, no wildcards, followed by '/' and a filter
         // [MQTT-4.8.2-1..2].
         if (slash == std::string_view::npos || slash == 0) {
-            return reason_code::topic_filter_invalid;
+            return reason_code::malformed_packet;
         }
         if (rest.substr(0, slash).find_first_of("+#") != std::string_view::npos) {
-            return reason_code::topic_filter_invalid;
+            return reason_code::malformed_packet;
         }
         filter = rest.substr(slash + 1);
     }
-    return filter_syntax_ok(filter) ? reason_code::success : reason_code::topic_filter_invalid;
+    // Broken syntax is a Malformed Packet; 0x8F is for filters that are well formed but refused.
+    return filter_syntax_ok(filter) ? reason_code::success : reason_code::malformed_packet;
 }
 
 namespace {
@@ -125,17 +126,18 @@ constexpr reason_set make_set(std::initializer_list<std::uint8_t> codes) {
 }
 
 // MQTT 5.0 §3.4.2.1, §3.5.2.1, §3.6.2.1, §3.7.2.1, §3.2.2.2, §3.9.3, §3.11.3, §3.14.2.1, §3.15.2.1.
-constexpr reason_set connack_reasons = make_set({0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
-        0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F});
+constexpr reason_set connack_reasons =
+        make_set({0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+                  0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F});
 constexpr reason_set puback_reasons =
         make_set({0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99});
 constexpr reason_set pubrel_reasons = make_set({0x00, 0x92});
 constexpr reason_set suback_reasons =
         make_set({0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2});
 constexpr reason_set unsuback_reasons = make_set({0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91});
-constexpr reason_set disconnect_reasons = make_set({0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87,
-        0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B,
-        0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2});
+constexpr reason_set disconnect_reasons = make_set(
+        {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94,
+         0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2});
 constexpr reason_set auth_reasons = make_set({0x00, 0x18, 0x19});
 
 constexpr bool contains(const reason_set& s, std::uint8_t c) noexcept {
@@ -146,16 +148,24 @@ constexpr bool contains(const reason_set& s, std::uint8_t c) noexcept {
 
 bool valid_reason(packet_type type, std::uint8_t code) noexcept {
     switch (type) {
-    case packet_type::connack: return contains(connack_reasons, code);
+    case packet_type::connack:
+        return contains(connack_reasons, code);
     case packet_type::puback:
-    case packet_type::pubrec: return contains(puback_reasons, code);
+    case packet_type::pubrec:
+        return contains(puback_reasons, code);
     case packet_type::pubrel:
-    case packet_type::pubcomp: return contains(pubrel_reasons, code);
-    case packet_type::suback: return contains(suback_reasons, code);
-    case packet_type::unsuback: return contains(unsuback_reasons, code);
-    case packet_type::disconnect: return contains(disconnect_reasons, code);
-    case packet_type::auth: return contains(auth_reasons, code);
-    default: return false;
+    case packet_type::pubcomp:
+        return contains(pubrel_reasons, code);
+    case packet_type::suback:
+        return contains(suback_reasons, code);
+    case packet_type::unsuback:
+        return contains(unsuback_reasons, code);
+    case packet_type::disconnect:
+        return contains(disconnect_reasons, code);
+    case packet_type::auth:
+        return contains(auth_reasons, code);
+    default:
+        return false;
     }
 }
 

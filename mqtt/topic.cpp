@@ -41,8 +41,8 @@ bool valid_topic_name(std::string_view topic) noexcept {
     if (topic.empty()) {
         return false;
     }
-    return std::none_of(topic.begin(), topic.end(),
-                        [](char c) { return c == '+' || c == '#' || c == '\0'; });
+    return std::none_of(
+            topic.begin(), topic.end(), [](char c) { return c == '+' || c == '#' || c == '\0'; });
 }
 
 bool valid_topic_filter(std::string_view filter) noexcept {
@@ -66,8 +66,7 @@ std::optional<shared_filter> parse_shared(std::string_view filter) noexcept {
     }
     const std::string_view group = rest.substr(0, slash);
     const std::string_view inner = rest.substr(slash + 1);
-    const bool group_ok =
-        !group.empty() && group.find_first_of("+#") == std::string_view::npos;
+    const bool group_ok = !group.empty() && group.find_first_of("+#") == std::string_view::npos;
     if (!group_ok) {
         return shared_filter{group, {}};
     }
@@ -120,7 +119,7 @@ bool topic_matches(std::string_view filter, std::string_view topic, match_option
 
 std::size_t level_count(std::string_view topic_or_filter) noexcept {
     return static_cast<std::size_t>(
-               std::count(topic_or_filter.begin(), topic_or_filter.end(), '/')) +
+                   std::count(topic_or_filter.begin(), topic_or_filter.end(), '/')) +
            1;
 }
 

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
+# ccache: hits across clones and build directories (CI uses a fresh clone each run).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+
 jobs=$(nproc)
 echo "== build (asan)"
 cmake --preset asan >/dev/null
@@ -16,7 +19,11 @@ fuzz_seconds=${THINGGATE_FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" != "0" ] && [ -f tests/fuzz/CMakeLists.txt ]; then
   echo "== fuzz (${fuzz_seconds}s per target)"
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "$jobs"
+  # Only the fuzz targets: clang 14 cannot compile Asio coroutine code (transport/) with the
+  # fuzzer's instrumentation ("Cannot represent a difference across sections"), and they need none.
+  targets=()
+  for src in tests/fuzz/*_fuzz.cpp; do targets+=(--target "$(basename "${src%.cpp}")"); done
+  cmake --build --preset fuzz -j "$jobs" "${targets[@]}"
   for target in build/fuzz/tests/fuzz/*_fuzz; do
     name=$(basename "$target")
     corpus="tests/fuzz/corpus/${name%_fuzz}"

@@ -33,7 +33,6 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-constexpr std::chrono::seconds handshake_timeout = 10s;
 constexpr std::chrono::seconds flush_timeout = 3s; // close(flush) and the TLS close_notify
 constexpr std::size_t read_chunk = 4096;
 // TLS: pieces smaller than this are copied into one staging buffer so that small frames share
@@ -149,7 +148,9 @@ asio::awaitable<bool> connection<Stream>::handshake() {
     if constexpr (!is_tls) {
         co_return true;
     } else {
-        set_deadline(std::chrono::steady_clock::now() + handshake_timeout);
+        set_deadline(
+                std::chrono::steady_clock::now() +
+                std::chrono::milliseconds(listener_.cfg.handshake_timeout_ms));
         auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
         if (ec) {
             core_.handshake_failures.fetch_add(1, std::memory_order_relaxed);

@@ -29,6 +29,7 @@ struct listener_config {
     std::string key_file;              ///< server private key (PEM); must not be group/world readable
     tls_version min_tls = tls_version::tls1_2;
     std::vector<std::string> alpn;     ///< accepted ALPN protocols; empty = any or none
+    std::uint32_t handshake_timeout_ms = 10'000; ///< a TLS handshake not done by then is dropped
 };
 
 } // namespace thinggate::transport

@@ -135,9 +135,15 @@ tls_context::tls_context(const listener_config& cfg)
                      openssl_errors()));
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-        fail(cfg,
-             fmt::format(
-                     "cannot load the private key from '{}': {}", cfg.key_file, openssl_errors()));
+        auto why = openssl_errors();
+        if (why.find("values mismatch") != std::string::npos) {
+            fail(cfg,
+                 fmt::format(
+                         "the private key '{}' does not match the certificate '{}'",
+                         cfg.key_file,
+                         cfg.cert_file));
+        }
+        fail(cfg, fmt::format("cannot load the private key from '{}': {}", cfg.key_file, why));
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         fail(cfg,

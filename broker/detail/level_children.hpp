@@ -20,15 +20,16 @@ namespace thinggate::broker::detail {
 /// Transparent hash so that a level is looked up by string_view without a std::string temporary.
 struct level_hash {
     using is_transparent = void;
+
     std::size_t operator()(std::string_view level) const noexcept {
         return std::hash<std::string_view>{}(level);
     }
 };
 
 /// Most trie nodes have one or two children (the levels below a device id), a few have thousands
-/// (the device ids below "dt/fleet42"). A hash table's first allocation (15 slots, ~600 bytes) would
-/// dominate the memory of the small ones, so up to `small_max` children live in a vector searched
-/// linearly and larger sets in a flat hash map with heterogeneous lookup.
+/// (the device ids below "dt/fleet42"). A hash table's first allocation (15 slots, ~600 bytes)
+/// would dominate the memory of the small ones, so up to `small_max` children live in a vector
+/// searched linearly and larger sets in a flat hash map with heterogeneous lookup.
 template <class Node>
 class level_children {
 public:
@@ -87,8 +88,8 @@ public:
             }
             return;
         }
-        const auto it = std::find_if(few_.begin(), few_.end(),
-                                     [&](const auto& entry) { return entry.first == level; });
+        const auto it = std::find_if(
+                few_.begin(), few_.end(), [&](const auto& entry) { return entry.first == level; });
         if (it != few_.end()) {
             if (it != std::prev(few_.end())) {
                 *it = std::move(few_.back());
@@ -111,8 +112,8 @@ public:
     }
 
 private:
-    using map_type =
-        boost::unordered_flat_map<std::string, std::unique_ptr<Node>, level_hash, std::equal_to<>>;
+    using map_type = boost::
+            unordered_flat_map<std::string, std::unique_ptr<Node>, level_hash, std::equal_to<>>;
 
     std::vector<std::pair<std::string, std::unique_ptr<Node>>> few_;
     std::unique_ptr<map_type> many_;

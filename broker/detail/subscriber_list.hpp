@@ -31,7 +31,9 @@ public:
     static constexpr std::size_t index_threshold = 32;
 
     const std::vector<entry>& entries() const noexcept { return entries_; }
+
     bool empty() const noexcept { return entries_.empty(); }
+
     std::size_t size() const noexcept { return entries_.size(); }
 
     /// Adds or replaces; true when it was new.
@@ -110,9 +112,11 @@ private:
     }
 
     struct no_index {};
+
     using index_map = std::conditional_t<
-        std_hashable<Subscriber>,
-        boost::unordered_flat_map<Subscriber, std::uint32_t, std::hash<Subscriber>>, no_index>;
+            std_hashable<Subscriber>,
+            boost::unordered_flat_map<Subscriber, std::uint32_t, std::hash<Subscriber>>,
+            no_index>;
 
     std::vector<entry> entries_;
     std::unique_ptr<index_map> index_;

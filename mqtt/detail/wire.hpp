@@ -202,6 +202,9 @@ reason_code read_properties(reader& r, prop_scope scope, properties& out);
 /// Writes Property Length and the properties `scope` allows; others are dropped.
 void write_properties(const properties& p, prop_scope scope, writer& w);
 
+/// The same with the list size already known (from property_list_size).
+void write_properties(const properties& p, prop_scope scope, std::size_t list_size, writer& w);
+
 /// Size of the property list (without the Property Length field) for `scope`.
 std::size_t property_list_size(const properties& p, prop_scope scope);
 
@@ -212,7 +215,7 @@ bool valid_reason(packet_type type, std::uint8_t code) noexcept;
 bool topic_name_syntax_ok(std::string_view topic) noexcept;
 
 /// Topic filter syntax [MQTT-4.7.1-1..2] including "$share/{group}/{filter}" [MQTT-4.8.2-1..2].
-/// Returns success or topic_filter_invalid; `shared` tells whether it is a shared subscription.
+/// Returns success or malformed_packet; `shared` tells whether it is a shared subscription.
 reason_code check_filter(std::string_view filter, bool& shared) noexcept;
 
 // Per-packet decoders: `r` holds exactly the packet's body; fixed-header flags are checked by the
@@ -220,8 +223,13 @@ reason_code check_filter(std::string_view filter, bool& shared) noexcept;
 reason_code decode_connect(reader& r, connect& out);
 reason_code decode_connack(reader& r, bool v5, connack& out);
 reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out);
-reason_code decode_ack(packet_type type, reader& r, bool v5, std::uint16_t& packet_id,
-        reason_code& reason, properties& props);
+reason_code decode_ack(
+        packet_type type,
+        reader& r,
+        bool v5,
+        std::uint16_t& packet_id,
+        reason_code& reason,
+        properties& props);
 reason_code decode_subscribe(reader& r, bool v5, subscribe& out);
 reason_code decode_suback(reader& r, bool v5, suback& out);
 reason_code decode_unsubscribe(reader& r, bool v5, unsubscribe& out);
@@ -232,8 +240,8 @@ void write_body(const connect& p, bool v5, writer& w);
 void write_body(const connack& p, bool v5, writer& w);
 void write_publish_head_body(const publish& p, bool v5, writer& w);
 void write_body(const publish& p, bool v5, writer& w);
-void write_ack_body(std::uint16_t packet_id, reason_code reason, const properties& props, bool v5,
-        writer& w);
+void write_ack_body(
+        std::uint16_t packet_id, reason_code reason, const properties& props, bool v5, writer& w);
 void write_body(const subscribe& p, bool v5, writer& w);
 void write_body(const suback& p, bool v5, writer& w);
 void write_body(const unsubscribe& p, bool v5, writer& w);

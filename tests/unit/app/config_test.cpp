@@ -179,6 +179,7 @@ cert_file = "/etc/tg/server.pem"
 key_file = "/etc/tg/server.key"
 min_tls = "1.3"
 alpn = ["x-amzn-mqtt-ca", "mqtt"]
+handshake_timeout_ms = 2500
 
 [[listener]]
 name = "local"
@@ -233,7 +234,9 @@ port = 1884
     tls.key_file = "/etc/tg/server.key";
     tls.min_tls = transport::tls_version::tls1_3;
     tls.alpn = {"x-amzn-mqtt-ca", "mqtt"};
+    tls.handshake_timeout_ms = 2500;
     check_listener_equal(cfg.listeners[0], tls);
+    CHECK(cfg.listeners[0].handshake_timeout_ms == 2500);
 
     transport::listener_config tcp;
     tcp.name = "local";
@@ -453,6 +456,9 @@ TEST_CASE("rejects: wrong types") {
             error_of("[limits]\nretain_available = \"yes\"\n"),
             "thinggate.toml:2:1: [limits].retain_available: expected a boolean (true or "
             "false), got a string"));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"a\"\nhandshake_timeout_ms = 50\n"),
+            "thinggate.toml:3:1: [[listener]][0].handshake_timeout_ms: must be between 100 and 120000, got 50"));
     CHECK(contains(
             error_of("[[listener]]\nname = \"a\"\nmin_tls = 1.2\n"),
             "thinggate.toml:3:1: [[listener]][0].min_tls: expected a string (\"1.2\", "

@@ -688,3 +688,64 @@ TEST_CASE("packets right after CONNECT are handled in order once the session is 
     CHECK(std::holds_alternative<mqtt::suback>(got[1]));
     CHECK(std::holds_alternative<mqtt::pingresp>(got[2]));
 }
+
+TEST_CASE("cross-version delivery: v5 properties reach v5 subscribers and are dropped for 3.1.1 ones") {
+    fixture f;
+    peer v3(f.b, f.rt, 0, mqtt::protocol_version::v311);
+    peer v5(f.b, f.rt, 1);
+    v3.connect("v3");
+    v5.connect("v5");
+    v3.subscribe("x/#", qos::at_least_once);
+    v5.subscribe("x/#", qos::at_least_once);
+
+    peer pub(f.b, f.rt, 0);
+    pub.connect("pub");
+    mqtt::publish m;
+    m.topic = "x/req";
+    m.payload = "ping";
+    m.qos = qos::at_least_once;
+    m.packet_id = 1;
+    m.props.response_topic = "x/resp";
+    m.props.correlation_data = std::string("\x01\x02", 2);
+    m.props.content_type = "text/plain";
+    m.props.payload_format_indicator = 1;
+    m.props.user_properties = {{"k", "v"}, {"k", "w"}};
+    pub.send(m);
+
+    auto got5 = publishes(v5.received());
+    REQUIRE(got5.size() == 1);
+    CHECK(got5[0].props.response_topic == "x/resp");
+    CHECK(got5[0].props.correlation_data == std::string("\x01\x02", 2));
+    CHECK(got5[0].props.content_type == "text/plain");
+    CHECK(got5[0].props.payload_format_indicator == 1);
+    CHECK(got5[0].props.user_properties == std::vector<mqtt::user_property>{{"k", "v"}, {"k", "w"}});
+
+    auto got3 = publishes(v3.received());
+    REQUIRE(got3.size() == 1);
+    CHECK(got3[0].payload == "ping");
+    CHECK(got3[0].qos == qos::at_least_once);
+    CHECK(got3[0].props == mqtt::properties{});
+
+    // And back: a 3.1.1 publisher reaches the v5 subscriber.
+    v3.publish("x/from3", "hi", qos::at_least_once, false, 9);
+    CHECK(v3.first<mqtt::puback>().packet_id == 9);
+    auto back = publishes(v5.received());
+    REQUIRE(back.size() == 1);
+    CHECK(back[0].topic == "x/from3");
+}
+
+TEST_CASE("[MQTT-3.3.2-4] a v5 PUBLISH whose payload is declared UTF-8 but is not gets PUBACK 0x99") {
+    fixture f;
+    peer p(f.b, f.rt, 0);
+    p.connect("p");
+    mqtt::publish m;
+    m.topic = "u";
+    m.payload = std::string("\xff\xfe", 2);
+    m.qos = qos::at_least_once;
+    m.packet_id = 3;
+    m.props.payload_format_indicator = 1;
+    p.send(m);
+    auto ack = p.expect_one<mqtt::puback>();
+    CHECK(ack.reason == reason_code::payload_format_invalid);
+    CHECK_FALSE(p.closed);
+}

@@ -1,7 +1,5 @@
 #include "broker/retained_store.hpp"
 
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -9,6 +7,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -23,8 +23,10 @@ using namespace std::chrono_literals;
 constexpr match_options aws{.hash_matches_parent = false};
 const clock::time_point t0 = clock::time_point{} + 1000h;
 
-message_ptr msg(std::string topic, std::string payload,
-                std::optional<clock::time_point> expires_at = std::nullopt) {
+message_ptr
+msg(std::string topic,
+    std::string payload,
+    std::optional<clock::time_point> expires_at = std::nullopt) {
     auto m = std::make_shared<message>();
     m->topic = std::move(topic);
     m->payload = std::move(payload);
@@ -33,8 +35,11 @@ message_ptr msg(std::string topic, std::string payload,
     return m;
 }
 
-std::vector<std::string> topics(const retained_store& store, std::string_view filter,
-                                match_options opts = {}, clock::time_point now = t0) {
+std::vector<std::string>
+topics(const retained_store& store,
+       std::string_view filter,
+       match_options opts = {},
+       clock::time_point now = t0) {
     std::vector<std::string> out;
     store.match(filter, opts, now, [&](const message_ptr& m) { out.push_back(m->topic); });
     return out;
@@ -115,15 +120,31 @@ TEST_CASE("retained_store: expired messages are never returned, purge drops them
 
 TEST_CASE("retained_store: wildcard matching, ordered by topic") {
     retained_store store;
-    for (const char* t : {"sport", "sport/", "sport/tennis", "sport/tennis/player1",
-                          "sport/tennis/player1/ranking", "sport/golf", "sportx", "sport!",
-                          "/finance", "$SYS/load", "$SYS", "a//b", "a/b"}) {
+    for (const char* t :
+         {"sport",
+          "sport/",
+          "sport/tennis",
+          "sport/tennis/player1",
+          "sport/tennis/player1/ranking",
+          "sport/golf",
+          "sportx",
+          "sport!",
+          "/finance",
+          "$SYS/load",
+          "$SYS",
+          "a//b",
+          "a/b"}) {
         store.set(msg(t, "x"));
     }
-    CHECK(topics(store, "sport/#") == strings{"sport", "sport/", "sport/golf", "sport/tennis",
+    CHECK(topics(store, "sport/#") == strings{"sport",
+                                              "sport/",
+                                              "sport/golf",
+                                              "sport/tennis",
                                               "sport/tennis/player1",
                                               "sport/tennis/player1/ranking"});
-    CHECK(topics(store, "sport/#", aws) == strings{"sport/", "sport/golf", "sport/tennis",
+    CHECK(topics(store, "sport/#", aws) == strings{"sport/",
+                                                   "sport/golf",
+                                                   "sport/tennis",
                                                    "sport/tennis/player1",
                                                    "sport/tennis/player1/ranking"});
     CHECK(topics(store, "sport/+") == strings{"sport/", "sport/golf", "sport/tennis"});
@@ -132,8 +153,8 @@ TEST_CASE("retained_store: wildcard matching, ordered by topic") {
     CHECK(topics(store, "+/+") ==
           strings{"/finance", "a/b", "sport/", "sport/golf", "sport/tennis"});
     CHECK(topics(store, "/+") == strings{"/finance"});
-    CHECK(topics(store, "+/tennis/#") == strings{"sport/tennis", "sport/tennis/player1",
-                                                 "sport/tennis/player1/ranking"});
+    CHECK(topics(store, "+/tennis/#") ==
+          strings{"sport/tennis", "sport/tennis/player1", "sport/tennis/player1/ranking"});
     CHECK(topics(store, "a/+/b") == strings{"a//b"});
     CHECK(topics(store, "sport") == strings{"sport"});
 }
@@ -201,8 +222,8 @@ std::string random_filter(std::mt19937& rng) {
 TEST_CASE("retained_store: random filters against topic_matches as oracle") {
     std::mt19937 rng(77u);
     retained_store store;
-    std::set<std::string> live;        // unexpired at t0 + 5s
-    std::set<std::string> all_topics;  // everything stored
+    std::set<std::string> live;       // unexpired at t0 + 5s
+    std::set<std::string> all_topics; // everything stored
     for (int i = 0; i < 3000; ++i) {
         const std::string t = random_topic(rng);
         if (!thinggate::mqtt::valid_topic_name(t)) {

@@ -1,7 +1,5 @@
 #include "broker/subscription_index.hpp"
 
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -10,6 +8,8 @@
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -34,29 +34,30 @@ struct matched {
     std::vector<std::pair<std::string, std::vector<std::uint32_t>>> shared;
 };
 
-matched run_match(const subscription_index<int>& idx, std::string_view topic,
-                  match_options opts = {}) {
+matched
+run_match(const subscription_index<int>& idx, std::string_view topic, match_options opts = {}) {
     matched m;
     idx.match(
-        topic, opts,
-        [&](const int& s, const subscription_data& d) {
-            m.normal.emplace_back(s, d.subscription_id);
-        },
-        [&](const shared_group<int>& g) {
-            std::vector<std::uint32_t> ids;
-            for (const auto& [s, d] : g.members) {
-                ids.push_back(d.subscription_id);
-            }
-            std::sort(ids.begin(), ids.end());
-            m.shared.emplace_back(g.group, std::move(ids));
-        });
+            topic,
+            opts,
+            [&](const int& s, const subscription_data& d) {
+                m.normal.emplace_back(s, d.subscription_id);
+            },
+            [&](const shared_group<int>& g) {
+                std::vector<std::uint32_t> ids;
+                for (const auto& [s, d] : g.members) {
+                    ids.push_back(d.subscription_id);
+                }
+                std::sort(ids.begin(), ids.end());
+                m.shared.emplace_back(g.group, std::move(ids));
+            });
     std::sort(m.normal.begin(), m.normal.end());
     std::sort(m.shared.begin(), m.shared.end());
     return m;
 }
 
-std::vector<int> subscribers(const subscription_index<int>& idx, std::string_view topic,
-                             match_options opts = {}) {
+std::vector<int>
+subscribers(const subscription_index<int>& idx, std::string_view topic, match_options opts = {}) {
     std::vector<int> out;
     for (const auto& [s, id] : run_match(idx, topic, opts).normal) {
         out.push_back(s);
@@ -79,16 +80,16 @@ TEST_CASE("subscription_index: an empty index matches nothing") {
 TEST_CASE("subscription_index: the matching table of §4.7") {
     subscription_index<int> idx;
     const std::vector<std::string> filters = {
-        "sport/tennis/player1/#", // 0
-        "sport/#",                // 1
-        "#",                      // 2
-        "sport/tennis/+",         // 3
-        "sport/+",                // 4
-        "+/+",                    // 5
-        "/+",                     // 6
-        "+",                      // 7
-        "+/tennis/#",             // 8
-        "sport/tennis/player1",   // 9
+            "sport/tennis/player1/#", // 0
+            "sport/#",                // 1
+            "#",                      // 2
+            "sport/tennis/+",         // 3
+            "sport/+",                // 4
+            "+/+",                    // 5
+            "/+",                     // 6
+            "+",                      // 7
+            "+/tennis/#",             // 8
+            "sport/tennis/player1",   // 9
     };
     for (std::size_t i = 0; i < filters.size(); ++i) {
         CHECK(idx.insert(filters[i], "", static_cast<int>(i), with_id(0)));
@@ -149,7 +150,7 @@ TEST_CASE("subscription_index: overlapping filters deliver once per subscription
     CHECK(idx.size() == 5);
     const auto m = run_match(idx, "a/b");
     const std::vector<std::pair<int, std::uint32_t>> expected = {
-        {1, 11}, {1, 12}, {1, 13}, {1, 14}, {2, 21}};
+            {1, 11}, {1, 12}, {1, 13}, {1, 14}, {2, 21}};
     CHECK(m.normal == expected);
 }
 
@@ -182,9 +183,9 @@ TEST_CASE("subscription_index: erase and pruning") {
     // root, a, a/b, a/b/c, a/+, a/+/c, a/#
     CHECK(idx.node_count() == 7);
 
-    CHECK_FALSE(idx.erase("a/b/c", "", 2)); // other subscriber
-    CHECK_FALSE(idx.erase("a/b", "", 1));   // inner node without that subscription
-    CHECK_FALSE(idx.erase("a/b/c", "h", 3)); // other group
+    CHECK_FALSE(idx.erase("a/b/c", "", 2));   // other subscriber
+    CHECK_FALSE(idx.erase("a/b", "", 1));     // inner node without that subscription
+    CHECK_FALSE(idx.erase("a/b/c", "h", 3));  // other group
     CHECK_FALSE(idx.erase("a/b/c/d", "", 1)); // path does not exist
     CHECK(idx.size() == 4);
 
@@ -273,11 +274,13 @@ TEST_CASE("subscription_index: round-robin cursor is usable through a const matc
     std::vector<int> picked;
     for (int i = 0; i < 6; ++i) {
         idx.match(
-            "q", {}, [](const int&, const subscription_data&) {},
-            [&](const shared_group<int>& g) {
-                const auto n = g.next.fetch_add(1, std::memory_order_relaxed);
-                picked.push_back(g.members[n % g.members.size()].first);
-            });
+                "q",
+                {},
+                [](const int&, const subscription_data&) {},
+                [&](const shared_group<int>& g) {
+                    const auto n = g.next.fetch_add(1, std::memory_order_relaxed);
+                    picked.push_back(g.members[n % g.members.size()].first);
+                });
     }
     CHECK(picked == std::vector<int>{1, 2, 3, 1, 2, 3});
 }
@@ -348,8 +351,10 @@ TEST_CASE("subscription_index: works with a subscriber type without std::hash") 
     CHECK(idx.erase("a/+", "", plain_subscriber{50}));
     int count = 0;
     idx.match(
-        "a/b", {}, [&](const plain_subscriber&, const subscription_data&) { ++count; },
-        [](const auto&) {});
+            "a/b",
+            {},
+            [&](const plain_subscriber&, const subscription_data&) { ++count; },
+            [](const auto&) {});
     CHECK(count == 99);
 }
 
@@ -384,7 +389,8 @@ namespace {
 
 /// Random filters and topics over a small alphabet so that they collide often.
 struct random_case {
-    explicit random_case(std::uint32_t seed) : rng(seed) {}
+    explicit random_case(std::uint32_t seed)
+        : rng(seed) {}
 
     std::mt19937 rng;
     static constexpr std::string_view words[] = {"a", "b", "c", "", "dev1", "$SYS"};

@@ -1,8 +1,8 @@
 #include "mqtt/topic.hpp"
 
-#include <doctest/doctest.h>
-
 #include <string>
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -98,8 +98,16 @@ TEST_CASE("parse_shared: not a shared filter") {
 }
 
 TEST_CASE("parse_shared: malformed shared filters have an empty filter [MQTT-4.8.2-2]") {
-    for (std::string_view f : {"$share/", "$share/g", "$share//f", "$share/g/", "$share/g+/f",
-                               "$share/+/f", "$share/#/f", "$share/g#/f", "$share/+"}) {
+    for (std::string_view f :
+         {"$share/",
+          "$share/g",
+          "$share//f",
+          "$share/g/",
+          "$share/g+/f",
+          "$share/+/f",
+          "$share/#/f",
+          "$share/g#/f",
+          "$share/+"}) {
         CAPTURE(f);
         const auto s = parse_shared(f);
         REQUIRE(s);
