@@ -1,0 +1,194 @@
+#pragma once
+// tests/integration/daemon: the fixture of the end-to-end tests. A PKI generated with auth/pki,
+// the daemon (THINGGATE_BINARY) spawned on a generated TOML config with its listeners on
+// 127.0.0.1 port 0, and child processes (mosquitto_pub/sub, openssl) run with deadlines.
+// Nothing here sleeps: every wait is a condition variable or poll() with a deadline.
+// Thread safety: a daemon / child_process is used by one test thread; their reader threads only
+// touch the output buffer, under its mutex.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace thinggate::integration {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+/// How long a test waits for something that should happen at once (generous: ASan, 2 cores).
+inline constexpr milliseconds step_timeout = 15s;
+
+/// Waits on `cv` (with `lock` held) until pred() or the deadline; returns pred().
+template <typename Pred>
+bool wait_until(
+        std::unique_lock<std::mutex>& lock,
+        std::condition_variable& cv,
+        Pred pred,
+        clock::time_point deadline) {
+    return cv.wait_until(lock, deadline, pred);
+}
+
+/// A directory under $TMPDIR (or /tmp) that is removed with everything in it on destruction.
+class temp_dir {
+public:
+    explicit temp_dir(std::string_view prefix);
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Writes `text` to `file` (mode 0644 unless the umask says less).
+void write_file(const std::filesystem::path& file, std::string_view text);
+
+/// A certificate and its key as PEM files.
+struct cert_files {
+    std::filesystem::path cert;
+    std::filesystem::path key;
+};
+
+/// Certificates for the tests, generated once per process with auth/pki (ECDSA P-256):
+/// a CA; a server certificate for DNS:localhost and IP:127.0.0.1; client certificates for the
+/// things "thing-1".."thing-4"; a second, unrelated CA with a client certificate "intruder"; and
+/// a client certificate from the first CA whose validity ended yesterday.
+struct test_pki {
+    std::filesystem::path ca;
+    cert_files server;
+    std::vector<cert_files> clients; ///< thing-1 .. thing-4
+    std::filesystem::path other_ca;
+    cert_files other_ca_client;
+    cert_files expired_client;
+
+    const cert_files& client(std::size_t i) const { return clients.at(i); }
+
+    /// The process-wide PKI (generated on first use, removed at exit).
+    static const test_pki& shared();
+};
+
+/// A process started with posix_spawn; stdout and stderr go to one pipe that a thread drains.
+class child_process {
+public:
+    /// argv[0] is looked up in PATH. `stdout_too`: also capture stdout (else it goes to
+    /// /dev/null).
+    explicit child_process(std::vector<std::string> argv, bool stdout_too = true);
+    ~child_process(); ///< SIGKILL and reap if still running
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+
+    pid_t pid() const noexcept { return pid_; }
+
+    /// Waits until the output contains `needle`, the process ends, or the deadline.
+    bool wait_for_output(std::string_view needle, milliseconds timeout);
+    /// Waits until at least `count` occurrences of `needle` are in the output.
+    bool wait_for_output_count(std::string_view needle, std::size_t count, milliseconds timeout);
+    std::string output() const;
+
+    /// Waits for the exit with a deadline; the raw waitpid status, or nullopt on timeout.
+    std::optional<int> wait_exit(milliseconds timeout);
+
+    /// The raw status once wait_exit returned one.
+    std::optional<int> status() const noexcept { return status_; }
+
+    void send_signal(int sig);
+
+private:
+    void read_loop(int fd);
+
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+    std::thread reader_;
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::string output_;
+    bool eof_ = false;
+};
+
+/// The result of run_command.
+struct command_result {
+    bool timed_out = false;
+    int exit_code = -1; ///< exit status, or 128 + signal number when killed by a signal
+    std::string output; ///< stdout and stderr, interleaved
+};
+
+/// Runs argv[0] (looked up in PATH) to completion with a deadline; on timeout it is killed.
+command_result run_command(std::vector<std::string> argv, milliseconds timeout = step_timeout);
+
+/// True when an executable named `name` is in PATH.
+bool have_program(std::string_view name);
+
+/// What the generated configuration contains besides the two listeners.
+struct gateway_options {
+    unsigned shards = 2;
+    bool tcp_listener = true;
+    bool tls_listener = true;
+    std::string min_tls = "1.2";
+    /// Extra lines for the [limits] table ("max_packet_size = 1048576\n").
+    std::string limits;
+    std::string log_level = "info";
+};
+
+/// The daemon under test, running on its own data dir with listeners "tcp" and "tls" on
+/// 127.0.0.1 port 0. The constructor returns when every listener has logged its port (or fails
+/// the test, printing the daemon's stderr). stop() (or the destructor) sends SIGTERM and checks
+/// the exit status 0 and the absence of sanitizer reports.
+class gateway {
+public:
+    explicit gateway(gateway_options options = {});
+    ~gateway();
+    gateway(const gateway&) = delete;
+    gateway& operator=(const gateway&) = delete;
+
+    std::uint16_t tcp_port() const noexcept { return tcp_port_; }
+
+    std::uint16_t tls_port() const noexcept { return tls_port_; }
+
+    const std::filesystem::path& dir() const noexcept { return dir_.path(); }
+
+    const std::filesystem::path& config_file() const noexcept { return config_file_; }
+
+    /// The daemon's stderr so far.
+    std::string log() const;
+    bool wait_for_log(std::string_view needle, milliseconds timeout = step_timeout);
+
+    /// SIGTERM, wait (deadline), then CHECK: exited with 0, no "ERROR: AddressSanitizer", no
+    /// "runtime error:", no "LeakSanitizer". Prints the log when a check fails. Idempotent.
+    void stop();
+
+    bool running() const noexcept { return process_ != nullptr && !stopped_; }
+
+private:
+    temp_dir dir_;
+    std::filesystem::path config_file_;
+    std::unique_ptr<child_process> process_;
+    std::uint16_t tcp_port_ = 0;
+    std::uint16_t tls_port_ = 0;
+    bool stopped_ = false;
+};
+
+/// Generates the TOML text the daemon above is started with.
+std::string make_config(
+        const gateway_options& options, const std::filesystem::path& data_dir, const test_pki& pki);
+
+/// Reads the port of listener `name` from the daemon's "listening name=<n> ... port=<p>" line.
+std::optional<std::uint16_t> parse_listening_port(std::string_view log, std::string_view name);
+
+/// True when the text holds a sanitizer report (ASan, LSan, UBSan).
+bool has_sanitizer_report(std::string_view text);
+
+} // namespace thinggate::integration
