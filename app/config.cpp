@@ -489,6 +489,9 @@ void read_limits(table_reader& r, broker::limits& lim) {
     r.integer("topic_alias_maximum", 0, u16_max, lim.topic_alias_maximum);
     r.integer("max_session_expiry", 0, u32_max, lim.max_session_expiry);
     r.integer("max_message_expiry", 0, u32_max, lim.max_message_expiry);
+    r.integer("max_publish_rate", 0, u32_max, lim.max_publish_rate);
+    r.integer("max_publish_bytes_rate", 0, u32_max, lim.max_publish_bytes_rate);
+    r.integer("min_connect_interval_ms", 0, 3'600'000, lim.min_connect_interval_ms);
     std::uint8_t qos = static_cast<std::uint8_t>(lim.maximum_qos);
     if (r.integer("maximum_qos", 0, 2, qos)) {
         lim.maximum_qos = static_cast<mqtt::qos>(qos);

@@ -35,6 +35,28 @@ broker::impl::impl(options o, runtime& r)
 
 // ---------------------------------------------------------------- sessions
 
+bool broker::impl::connect_allowed(const std::string& client_id) {
+    const auto interval = std::chrono::milliseconds(opts.lim.min_connect_interval_ms);
+    if (interval.count() == 0) {
+        return true;
+    }
+    const auto now = rt.now();
+    std::lock_guard lock(sessions_mutex);
+    if (last_connect.size() > 100'000) {
+        // Forget ids that are past the interval, so the table stays bounded.
+        std::erase_if(last_connect, [&](const auto& e) { return now - e.second >= interval; });
+    }
+    auto [it, inserted] = last_connect.try_emplace(client_id, now);
+    if (inserted) {
+        return true;
+    }
+    if (now - it->second < interval) {
+        return false; // too soon; the refused attempt does not move the window
+    }
+    it->second = now;
+    return true;
+}
+
 void broker::impl::open_session(client_machine& c, const std::string& client_id, bool clean_start) {
     const shard_id me = rt.current_shard();
     std::unique_lock lock(sessions_mutex);

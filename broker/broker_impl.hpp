@@ -56,6 +56,8 @@ struct broker::impl {
     std::mutex sessions_mutex;
     std::unordered_map<std::string, session_ptr, string_hash, std::equal_to<>> sessions;
     std::unordered_map<const session*, std::uint64_t> claims; ///< latest claim per session (sessions_mutex)
+    /// Last CONNECT time per client id, for min_connect_interval_ms (sessions_mutex).
+    std::unordered_map<std::string, clock::time_point, string_hash, std::equal_to<>> last_connect;
 
     mutable std::shared_mutex subs_mutex;
     subscription_index<session_ptr> index;
@@ -66,6 +68,8 @@ struct broker::impl {
     std::vector<shard_state> shard_states;
 
     // --- sessions ---
+    /// False when the same client id connected less than min_connect_interval_ms ago. Records now.
+    bool connect_allowed(const std::string& client_id);
     /// Finds or creates the session for a CONNECT on the calling shard. Completes by calling
     /// c.on_session_ready(...) now (session local or new) or later on this shard (handover).
     void open_session(client_machine& c, const std::string& client_id, bool clean_start);

@@ -41,9 +41,15 @@ client_machine::client_machine(broker::impl& b, shard_id shard, connection_io& i
     : b_(b)
     , shard_(shard)
     , io_(io)
-    , info_(std::move(info)) {}
+    , info_(std::move(info))
+    , publish_tokens_(b.opts.lim.max_publish_rate)
+    , publish_byte_tokens_(b.opts.lim.max_publish_bytes_rate)
+    , tokens_at_(b.rt.now()) {}
 
-client_machine::~client_machine() { on_connection_lost(); }
+client_machine::~client_machine() {
+    alive_.reset();
+    on_connection_lost();
+}
 
 // ---------------------------------------------------------------- input
 
@@ -215,6 +221,13 @@ void client_machine::on_connect(mqtt::connect& p) {
         }
     }
 
+    if (!b_.connect_allowed(client_id_)) {
+        spdlog::debug("{}: client {} reconnects faster than min_connect_interval_ms", info_.remote_address, client_id_);
+        state_ = state::awaiting_connect; // answer with a CONNACK
+        fail(mqtt::reason_code::connection_rate_exceeded);
+        return;
+    }
+
     state_ = state::awaiting_session;
     paused_ = true; // packets after CONNECT wait until the session is ours
     b_.open_session(*this, client_id_, p.clean_start);
@@ -289,6 +302,9 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
     pump_queue();
     paused_ = false;
     process_input();
+    if (!paused_ && !closing_) {
+        io_.resume_input();
+    }
 }
 
 // ---------------------------------------------------------------- PUBLISH in
@@ -300,6 +316,7 @@ bool client_machine::topic_within_limits(std::string_view topic) const noexcept 
 
 void client_machine::on_publish(mqtt::publish& p) {
     const auto& lim = b_.opts.lim;
+    charge_publish(p.payload.size());
     if (p.qos > lim.maximum_qos) {
         fail(mqtt::reason_code::qos_not_supported); // [MQTT-3.3.1-8]
         return;
@@ -387,6 +404,54 @@ void client_machine::on_publish(mqtt::publish& p) {
     } else if (qos == mqtt::qos::exactly_once) {
         session_->incoming_qos2.insert(p.packet_id);
         send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
+    }
+}
+
+void client_machine::charge_publish(std::size_t payload_bytes) {
+    const auto& lim = b_.opts.lim;
+    if (lim.max_publish_rate == 0 && lim.max_publish_bytes_rate == 0) {
+        return;
+    }
+    // Token buckets with one second of burst, refilled continuously.
+    const auto now = b_.rt.now();
+    const double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
+    tokens_at_ = now;
+    double wait_s = 0;
+    if (lim.max_publish_rate != 0) {
+        const double rate = lim.max_publish_rate;
+        publish_tokens_ = std::min(rate, publish_tokens_ + elapsed * rate) - 1;
+        wait_s = std::max(wait_s, -publish_tokens_ / rate);
+    }
+    if (lim.max_publish_bytes_rate != 0) {
+        const double rate = lim.max_publish_bytes_rate;
+        publish_byte_tokens_ = std::min(rate, publish_byte_tokens_ + elapsed * rate) - static_cast<double>(payload_bytes);
+        wait_s = std::max(wait_s, -publish_byte_tokens_ / rate);
+    }
+    if (wait_s <= 0 || throttled_) {
+        return;
+    }
+    // Over the rate: stop taking input (the transport stops reading, TCP slows the publisher)
+    // until the budget is back. This packet is still handled; nothing is dropped.
+    throttled_ = true;
+    paused_ = true;
+    const auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(wait_s * 1000.0) + 1);
+    std::weak_ptr<client_machine*> alive = alive_;
+    b_.rt.post_after(shard_, delay, [alive] {
+        if (auto self = alive.lock()) {
+            (*self)->resume_after_throttle();
+        }
+    });
+}
+
+void client_machine::resume_after_throttle() {
+    throttled_ = false;
+    if (closing_ || state_ != state::connected) {
+        return;
+    }
+    paused_ = false;
+    process_input();
+    if (!paused_ && !closing_) {
+        io_.resume_input();
     }
 }
 
@@ -832,6 +897,8 @@ client::~client() = default;
 std::span<std::uint8_t> client::prepare_input(std::size_t min_size) { return impl_->m.prepare_input(min_size); }
 
 void client::commit_input(std::size_t n) { impl_->m.commit_input(n); }
+
+bool client::input_paused() const noexcept { return impl_->m.input_paused(); }
 
 bool client::take_output(std::vector<out_frame>& out) { return impl_->m.take_output(out); }
 

@@ -40,6 +40,9 @@ public:
     virtual void close(bool flush) = 0;
     /// The read (keep-alive) timeout changed; 0 = none.
     virtual void read_timeout_changed() = 0;
+    /// client::input_paused() turned false: read again. (Default: nothing, for transports that
+    /// always read.)
+    virtual void resume_input() {}
 };
 
 /// Facts about the connection that the transport knows and the broker and policies use.
@@ -71,6 +74,10 @@ public:
     std::span<std::uint8_t> prepare_input(std::size_t min_size = 4096);
     /// `n` bytes were read into the span from prepare_input; processes every complete packet, in order.
     void commit_input(std::size_t n);
+    /// True while the client takes no more input (publish rate over its limit, or its session is
+    /// being handed over from another shard): the transport stops reading, so TCP slows the peer,
+    /// until connection_io::resume_input().
+    bool input_paused() const noexcept;
 
     /// Moves all pending output frames into `out` (appends). Returns false when there were none.
     bool take_output(std::vector<out_frame>& out);

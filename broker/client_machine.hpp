@@ -26,6 +26,7 @@ public:
     // transport side (see client.hpp)
     std::span<std::uint8_t> prepare_input(std::size_t min_size);
     void commit_input(std::size_t n);
+    bool input_paused() const noexcept { return paused_ && !closing_; }
     bool take_output(std::vector<out_frame>& out);
     void output_written(std::size_t n);
     std::chrono::milliseconds read_timeout() const noexcept;
@@ -79,6 +80,9 @@ private:
     void detach(bool publish_will);
     bool topic_within_limits(std::string_view topic) const noexcept;
     bool v5() const noexcept { return version_ == mqtt::protocol_version::v5; }
+    /// Charges one PUBLISH against the rate limits; pauses input when over them.
+    void charge_publish(std::size_t payload_bytes);
+    void resume_after_throttle();
 
     broker::impl& b_;
     shard_id shard_;
@@ -97,6 +101,12 @@ private:
     std::size_t in_begin_ = 0;
     std::size_t in_end_ = 0;
     bool paused_ = false;
+    bool throttled_ = false;
+    double publish_tokens_ = 0;       ///< token buckets (1 s burst), refilled from the runtime clock
+    double publish_byte_tokens_ = 0;
+    clock::time_point tokens_at_{};
+    /// Timers hold a weak reference: a timer that fires after the client is gone does nothing.
+    std::shared_ptr<client_machine*> alive_ = std::make_shared<client_machine*>(this);
 
     // output
     std::deque<out_frame> out_;

@@ -21,6 +21,10 @@ limits aws_iot_limits() noexcept {
     // AWS expires persistent sessions after 1 h by default; the account may raise it to 7 days,
     // here by setting [limits].max_session_expiry up to 604800.
     l.max_session_expiry = 3600;
+    // Per-connection publish throttle and one CONNECT per second per client id.
+    l.max_publish_rate = 100;
+    l.max_publish_bytes_rate = 512 * 1024;
+    l.min_connect_interval_ms = 1000;
     return l;
 }
 

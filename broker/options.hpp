@@ -42,6 +42,14 @@ struct limits {
     std::uint16_t topic_alias_maximum = 64;           ///< aliases a client may set towards us (v5)
     std::uint32_t max_session_expiry = 7 * 24 * 3600; ///< seconds
     std::uint32_t max_message_expiry = 0;             ///< seconds, 0 = as the publisher says
+    /// PUBLISH packets per second per connection (0 = unlimited; aws-iot: 100). Over the rate the
+    /// connection's input is paused until the budget refills: the publisher is slowed, nothing lost.
+    std::uint32_t max_publish_rate = 0;
+    /// PUBLISH payload bytes per second per connection (0 = unlimited; aws-iot: 512 KiB), as above.
+    std::uint32_t max_publish_bytes_rate = 0;
+    /// Minimum time between two CONNECTs with the same client id (0 = none; aws-iot: 1000 ms); a
+    /// CONNECT sooner is refused with 0x9F (3.1.1: return code 3).
+    std::uint32_t min_connect_interval_ms = 0;
     mqtt::qos maximum_qos = mqtt::qos::exactly_once;  ///< aws-iot: at_least_once
     bool retain_available = true;
     bool wildcard_subscriptions = true;

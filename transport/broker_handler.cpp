@@ -17,6 +17,10 @@ std::span<std::uint8_t> broker_handler::prepare_input(std::size_t min_size) {
     return client_.prepare_input(min_size);
 }
 
+bool broker_handler::input_paused() const noexcept {
+    return client_.input_paused();
+}
+
 void broker_handler::commit_input(std::size_t n) {
     client_.commit_input(n);
 }

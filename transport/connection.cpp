@@ -96,6 +96,7 @@ connection<Stream>::connection(
     , tls_(std::move(tls))
     , stream_(make_stream<Stream>(std::move(sock), tls_))
     , watchdog_(core.pool.context(shard))
+    , gate_(core.pool.context(shard))
     , wake_(core.pool.context(shard))
     , shard_(shard) {}
 
@@ -229,6 +230,16 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
         for (;;) {
             if (state_ == state::closed) {
                 break;
+            }
+            if (state_ == state::open && handler_->input_paused()) {
+                // Backpressure: leave the bytes in the socket until the handler wants them.
+                gate_.expires_at(time_point::max());
+                auto [gate_ec] = co_await gate_.async_wait(use_tuple);
+                (void)gate_ec; // cancelled by resume_input() or a close
+                if (state_ == state::open && read_timeout_.count() > 0) {
+                    deadline_ = std::chrono::steady_clock::now() + read_timeout_; // paused by us
+                }
+                continue;
             }
             if constexpr (is_tls) {
                 if (flushed_) {
@@ -415,9 +426,15 @@ void connection<Stream>::close(bool flush) {
     }
     state_ = state::closing;
     set_deadline(std::chrono::steady_clock::now() + flush_timeout);
+    gate_.cancel(); // a paused reader goes back to reading (and dropping) until the peer leaves
     if (writer_waiting_) {
         wake_.cancel();
     }
+}
+
+template <class Stream>
+void connection<Stream>::resume_input() {
+    gate_.cancel();
 }
 
 template <class Stream>
@@ -464,6 +481,7 @@ void connection<Stream>::hard_close() noexcept {
     socket().close(ec);
     watchdog_.cancel();
     wake_.cancel();
+    gate_.cancel();
 }
 
 template <class Stream>

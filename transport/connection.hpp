@@ -56,6 +56,7 @@ public:
     void wake_writer() override;
     void close(bool flush) override;
     void read_timeout_changed() override;
+    void resume_input() override;
 
     void server_shutdown() override;
     void force_close() override;
@@ -89,6 +90,7 @@ private:
     tls_context_ptr tls_; // keeps the SSL_CTX's callback data alive for this connection
     Stream stream_;
     timer watchdog_; // handshake, read (keep-alive), flush and TLS shutdown deadlines
+    timer gate_;     // the reader waits on it while the handler's input is paused
     timer wake_;     // the writer sleeps on it; cancel() wakes it
     std::unique_ptr<connection_handler> handler_;
     std::vector<broker::out_frame> frames_;

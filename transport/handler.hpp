@@ -22,6 +22,9 @@ public:
     virtual ~connection_handler() = default;
     virtual std::span<std::uint8_t> prepare_input(std::size_t min_size) = 0;
     virtual void commit_input(std::size_t n) = 0;
+    /// While true the connection does not read (backpressure); it reads again on
+    /// connection_io::resume_input().
+    virtual bool input_paused() const noexcept { return false; }
     virtual bool take_output(std::vector<broker::out_frame>& out) = 0;
     virtual void output_written(std::size_t n) = 0;
     virtual std::chrono::milliseconds read_timeout() const noexcept = 0;

@@ -88,7 +88,7 @@ void server_core::start() {
                     "listener '{}': cannot listen on {}: {}", l->cfg.name, where(), ec.message()));
         }
         l->port = acc.local_endpoint().port();
-        spdlog::info(
+        spdlog::debug(
                 "listener '{}' ({}) listening on {}",
                 l->cfg.name,
                 l->cfg.kind == listener_kind::tls ? "mutual TLS" : "plain TCP",

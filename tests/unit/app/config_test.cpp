@@ -48,6 +48,9 @@ void check_limits_equal(const broker::limits& a, const broker::limits& b) {
     CHECK(a.topic_alias_maximum == b.topic_alias_maximum);
     CHECK(a.max_session_expiry == b.max_session_expiry);
     CHECK(a.max_message_expiry == b.max_message_expiry);
+    CHECK(a.max_publish_rate == b.max_publish_rate);
+    CHECK(a.max_publish_bytes_rate == b.max_publish_bytes_rate);
+    CHECK(a.min_connect_interval_ms == b.min_connect_interval_ms);
     CHECK(a.maximum_qos == b.maximum_qos);
     CHECK(a.retain_available == b.retain_available);
     CHECK(a.wildcard_subscriptions == b.wildcard_subscriptions);
@@ -159,6 +162,9 @@ min_keep_alive = 10
 topic_alias_maximum = 0
 max_session_expiry = 86400
 max_message_expiry = 3600
+max_publish_rate = 50
+max_publish_bytes_rate = 100000
+min_connect_interval_ms = 250
 maximum_qos = 1
 retain_available = false
 wildcard_subscriptions = false
@@ -216,6 +222,9 @@ port = 1884
     want.topic_alias_maximum = 0;
     want.max_session_expiry = 86400;
     want.max_message_expiry = 3600;
+    want.max_publish_rate = 50;
+    want.max_publish_bytes_rate = 100000;
+    want.min_connect_interval_ms = 250;
     want.maximum_qos = mqtt::qos::at_least_once;
     want.retain_available = false;
     want.wildcard_subscriptions = false;

@@ -769,3 +769,92 @@ TEST_CASE("a topic alias is not kept for a message dropped as too large for the 
     CHECK(got[0].topic == "al"); // the full topic, since the client never learnt an alias
     CHECK(got[0].props.topic_alias == 1);
 }
+
+TEST_CASE("publish rate limit: over it the client takes no input until the budget refills; nothing is lost") {
+    broker::options o;
+    o.lim.max_publish_rate = 10;
+    fixture f(o);
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("r", qos::at_most_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    std::string burst;
+    for (int i = 0; i < 25; ++i) {
+        mqtt::publish m;
+        m.topic = "r";
+        m.payload = std::to_string(i);
+        mqtt::encode(m, mqtt::protocol_version::v5, burst);
+    }
+    p.send_bytes(burst);
+    auto first = publishes(s.received());
+    CHECK(first.size() == 11); // one second of burst, then the packet that went over
+    f.rt.on(1, [&] { CHECK(p.client().input_paused()); });
+    f.rt.advance(500ms);
+    auto more = publishes(s.received());
+    CHECK(more.size() >= 4);
+    CHECK(more.size() <= 6);
+    f.rt.advance(2s);
+    auto rest = publishes(s.received());
+    REQUIRE(first.size() + more.size() + rest.size() == 25);
+    std::vector<mqtt::publish> all = first;
+    all.insert(all.end(), more.begin(), more.end());
+    all.insert(all.end(), rest.begin(), rest.end());
+    for (int i = 0; i < 25; ++i) {
+        CHECK(all[i].payload == std::to_string(i)); // in order
+    }
+    f.rt.on(1, [&] { CHECK_FALSE(p.client().input_paused()); });
+}
+
+TEST_CASE("publish byte-rate limit pauses input the same way") {
+    broker::options o;
+    o.lim.max_publish_bytes_rate = 1000;
+    fixture f(o);
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("b", qos::at_most_once);
+    peer p(f.b, f.rt, 1);
+    p.connect("p");
+    std::string burst;
+    for (int i = 0; i < 4; ++i) {
+        mqtt::publish m;
+        m.topic = "b";
+        m.payload = std::string(600, 'x');
+        mqtt::encode(m, mqtt::protocol_version::v5, burst);
+    }
+    p.send_bytes(burst);
+    CHECK(publishes(s.received()).size() == 2); // 1200 bytes > 1000: paused after the second
+    f.rt.advance(3s);
+    CHECK(publishes(s.received()).size() == 2);
+}
+
+TEST_CASE("min_connect_interval_ms: a CONNECT with the same client id too soon gets 0x9F") {
+    broker::options o;
+    o.lim.min_connect_interval_ms = 1000;
+    fixture f(o);
+    {
+        peer a(f.b, f.rt, 0);
+        a.connect("dev");
+        a.drop();
+    }
+    peer b(f.b, f.rt, 1);
+    mqtt::connect c;
+    c.client_id = "dev";
+    b.send(c);
+    CHECK(b.expect_one<mqtt::connack>().reason == reason_code::connection_rate_exceeded);
+    CHECK(b.closed);
+
+    peer v3(f.b, f.rt, 1, mqtt::protocol_version::v311);
+    mqtt::connect c3;
+    c3.version = mqtt::protocol_version::v311;
+    c3.client_id = "dev";
+    v3.send(c3);
+    // 3.1.1 has no 0x9F: return code 3 (server unavailable).
+    CHECK(v3.expect_one<mqtt::connack>().reason == reason_code::server_unavailable);
+
+    f.rt.advance(1s);
+    peer later(f.b, f.rt, 0);
+    later.connect("dev");
+    peer other(f.b, f.rt, 0);
+    other.connect("other-id"); // other ids are not affected
+}

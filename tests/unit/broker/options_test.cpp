@@ -19,6 +19,9 @@ TEST_CASE("aws_iot_limits carries AWS IoT Core's documented quotas") {
     CHECK(aws.receive_maximum == 100);
     CHECK(aws.max_inflight_out == 100);
     CHECK(aws.max_session_expiry == 3600);
+    CHECK(aws.max_publish_rate == 100);
+    CHECK(aws.max_publish_bytes_rate == 512 * 1024);
+    CHECK(aws.min_connect_interval_ms == 1000);
 }
 
 TEST_CASE("aws_iot_limits keeps every other field at the mqtt default") {
