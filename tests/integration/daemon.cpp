@@ -347,7 +347,8 @@ std::optional<std::uint16_t> parse_listening_port(std::string_view log, std::str
 bool has_sanitizer_report(std::string_view text) {
     return text.find("ERROR: AddressSanitizer") != std::string_view::npos ||
            text.find("ERROR: LeakSanitizer") != std::string_view::npos ||
-           text.find("runtime error:") != std::string_view::npos;
+           text.find("runtime error:") != std::string_view::npos ||
+           text.find("WARNING: ThreadSanitizer") != std::string_view::npos;
 }
 
 gateway::gateway(gateway_options options)
