@@ -1,6 +1,7 @@
 #include "persist/rocksdb/rocksdb_store.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <condition_variable>
 #include <cstdarg>
@@ -459,6 +460,19 @@ struct rocksdb_store::impl {
         }
     }
 
+    /// Resume(), waiting (bounded) while RocksDB's own automatic recovery is running: then
+    /// Resume() answers Busy, and OK once that recovery is over.
+    rocksdb::Status resume() {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        for (;;) {
+            auto s = db->Resume();
+            if (!s.IsBusy() || std::chrono::steady_clock::now() >= deadline) {
+                return s;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+
     error_code write_group(std::vector<pending>& group, std::uint64_t& ops, std::uint64_t& bytes) {
         rocksdb::WriteBatch b;
         auto strongest = durability::none;
@@ -489,7 +503,7 @@ struct rocksdb_store::impl {
         if (needs_resume) {
             // A failed write may have put RocksDB in its background-error (read-only) state;
             // Resume() clears it once the cause is gone (it is a no-op without an error).
-            auto s = db->Resume();
+            auto s = resume();
             if (!s.ok()) {
                 auto e = to_errc(s);
                 spdlog::error(
