@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <future>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -208,6 +209,10 @@ struct rocksdb_store::impl {
     std::unique_ptr<rocksdb::DB> db;
     rocksdb::ColumnFamilyHandle* default_cf = nullptr;
     std::array<rocksdb::ColumnFamilyHandle*, family_count> cf{};
+
+    /// Guards `db` and `cf` against the writer's reopen after an unrecoverable write error:
+    /// readers hold it shared; only the writer thread (and close()) replace the database.
+    mutable std::shared_mutex db_mutex;
 
     std::mutex mutex;
     std::condition_variable wake;
@@ -473,6 +478,24 @@ struct rocksdb_store::impl {
         }
     }
 
+    /// After a failed write (writer thread). A failed WAL write puts RocksDB in its
+    /// background-error state (writes refused). Resume() clears a recoverable one (no space,
+    /// once space is back); an unrecoverable one (a plain I/O error on the WAL) needs the
+    /// database closed and opened again, which replays the WAL: every acknowledged commit with
+    /// durability wal/fsync is kept; durability none commits not yet flushed are lost.
+    rocksdb::Status recover() {
+        if (db) {
+            auto s = resume();
+            if (s.ok() || s.IsBusy()) {
+                return s;
+            }
+            spdlog::warn("data dir {}: cannot resume ({}), reopening", opts.dir, s.ToString());
+        }
+        std::unique_lock lock(db_mutex);
+        close_db();
+        return open_rw(false);
+    }
+
     error_code write_group(std::vector<pending>& group, std::uint64_t& ops, std::uint64_t& bytes) {
         rocksdb::WriteBatch b;
         auto strongest = durability::none;
@@ -500,10 +523,8 @@ struct rocksdb_store::impl {
             ops += p.batch.size();
             bytes += p.batch.bytes();
         }
-        if (needs_resume) {
-            // A failed write may have put RocksDB in its background-error (read-only) state;
-            // Resume() clears it once the cause is gone (it is a no-op without an error).
-            auto s = resume();
+        if (needs_resume || !db) {
+            auto s = recover();
             if (!s.ok()) {
                 auto e = to_errc(s);
                 spdlog::error(
@@ -609,6 +630,7 @@ void rocksdb_store::close() {
     if (impl_->writer.joinable()) {
         impl_->writer.join();
     }
+    std::unique_lock db_lock(impl_->db_mutex);
     impl_->close_db();
 }
 
@@ -640,6 +662,7 @@ boost::system::error_code rocksdb_store::commit_sync(write_batch&& batch, durabi
 
 boost::system::error_code rocksdb_store::scan(
         family fam, std::string_view prefix, const raw_fn& fn) const {
+    std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);
     }
@@ -665,6 +688,7 @@ boost::system::error_code rocksdb_store::scan(
 
 boost::system::result<std::optional<std::string>> rocksdb_store::get(
         family fam, std::string_view key) const {
+    std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);
     }
@@ -689,6 +713,7 @@ store_stats rocksdb_store::stats() const {
         std::lock_guard lock(impl_->mutex);
         s = impl_->counters;
     }
+    std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return s;
     }
@@ -724,6 +749,7 @@ const std::filesystem::path& rocksdb_store::dir() const noexcept {
 }
 
 boost::system::error_code rocksdb_store::flush() {
+    std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);
     }
@@ -734,6 +760,7 @@ boost::system::error_code rocksdb_store::flush() {
 }
 
 boost::system::error_code rocksdb_store::compact() {
+    std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);
     }
@@ -747,6 +774,7 @@ boost::system::error_code rocksdb_store::compact() {
 }
 
 boost::system::error_code rocksdb_store::checkpoint(const std::filesystem::path& target) const {
+    std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);
     }
