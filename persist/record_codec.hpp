@@ -68,6 +68,7 @@ inline constexpr std::string_view meta_magic_key = "magic";
 inline constexpr std::string_view meta_magic_value = "thinggate";
 inline constexpr std::string_view meta_schema_key = "schema_version";
 inline constexpr std::string_view meta_created_key = "created_at";
+inline constexpr std::string_view meta_heartbeat_key = "heartbeat";
 
 std::string encode_u32(std::uint32_t v);
 std::optional<std::uint32_t> decode_u32(std::string_view bytes) noexcept;

@@ -94,6 +94,10 @@ void write_batch::erase_client(std::string_view client_id) {
     }
 }
 
+void write_batch::put_heartbeat(wall_time t) {
+    add(family::meta, op_kind::put, std::string(codec::meta_heartbeat_key), codec::encode_time(t));
+}
+
 void write_batch::put_raw(family fam, std::string key, std::string value) {
     add(fam, op_kind::put, std::move(key), std::move(value));
 }

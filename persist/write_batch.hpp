@@ -49,6 +49,10 @@ public:
     /// incoming QoS 2 ids (a range delete per family).
     void erase_client(std::string_view client_id);
 
+    /// The broker's liveness mark (meta "heartbeat"), written every few seconds: at recovery,
+    /// a session that was connected when the process died counts as disconnected at this time.
+    void put_heartbeat(wall_time t);
+
     /// Raw access for tools and the stores; `fam` meta is reserved for the store itself.
     void put_raw(family fam, std::string key, std::string value);
     void erase_raw(family fam, std::string key);
