@@ -222,6 +222,7 @@ struct rocksdb_store::impl {
     store_stats counters;       // guarded by mutex (keys/disk_bytes filled by stats())
     std::thread writer;
     bool needs_resume = false; // writer thread only
+    bool finish_creation = false; // set by check_existing(): write the meta after opening
 
     rocksdb::Options db_options(bool quiet) const {
         rocksdb::Options o;
@@ -363,6 +364,10 @@ struct rocksdb_store::impl {
         auto* meta = handles[static_cast<std::size_t>(meta_at - names.begin())];
         std::string magic;
         auto s = ro.Get(rocksdb::ReadOptions(), meta, codec::meta_magic_key, &magic);
+        if (s.IsNotFound() && unfinished_creation(ro, names, handles)) {
+            finish_creation = true; // our families, all empty: create() was interrupted
+            return std::nullopt;
+        }
         if (s.IsNotFound() || (s.ok() && magic != codec::meta_magic_value)) {
             return report(errc::foreign_database, dir, "no thinggate magic in its meta family");
         }
@@ -404,6 +409,38 @@ struct rocksdb_store::impl {
         return std::nullopt;
     }
 
+    /// Exactly our families and nothing in any of them: a create() that stopped before its meta
+    /// write (the families are made by the open, the magic by the write after it).
+    static bool unfinished_creation(
+            rocksdb::DB& ro,
+            const std::vector<std::string>& names,
+            const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+        auto ours = our_names();
+        if (names.size() != ours.size()
+            || !std::is_permutation(names.begin(), names.end(), ours.begin())) {
+            return false;
+        }
+        for (auto* h : handles) {
+            std::unique_ptr<rocksdb::Iterator> it(ro.NewIterator(rocksdb::ReadOptions(), h));
+            it->SeekToFirst();
+            if (it->Valid() || !it->status().ok()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    rocksdb::Status write_meta() {
+        rocksdb::WriteBatch b;
+        auto* meta = cf[static_cast<std::size_t>(family::meta)];
+        b.Put(meta, codec::meta_schema_key, codec::encode_u32(current_schema_version));
+        b.Put(meta, codec::meta_created_key, codec::encode_time(wall_now()));
+        b.Put(meta, codec::meta_magic_key, codec::meta_magic_value);
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        return db->Write(wo, &b);
+    }
+
     /// A new database in an empty (or missing) dir, with its meta written durably.
     std::optional<error_report> create() {
         const auto& dir = opts.dir;
@@ -416,14 +453,7 @@ struct rocksdb_store::impl {
         if (!s.ok()) {
             return report(is_lock_error(s) ? errc::locked : to_errc(s), dir, s.ToString());
         }
-        rocksdb::WriteBatch b;
-        auto* meta = cf[static_cast<std::size_t>(family::meta)];
-        b.Put(meta, codec::meta_schema_key, codec::encode_u32(current_schema_version));
-        b.Put(meta, codec::meta_created_key, codec::encode_time(wall_now()));
-        b.Put(meta, codec::meta_magic_key, codec::meta_magic_value);
-        rocksdb::WriteOptions wo;
-        wo.sync = true;
-        s = db->Write(wo, &b);
+        s = write_meta();
         if (!s.ok()) {
             close_db();
             return error_report{
@@ -613,6 +643,16 @@ boost::system::result<std::unique_ptr<rocksdb_store>, error_report> rocksdb_stor
     if (!s.ok()) {
         auto e = is_lock_error(s) ? errc::locked : to_errc(s);
         return report(e, dir, s.ToString());
+    }
+    if (p->finish_creation) {
+        s = p->write_meta();
+        if (!s.ok()) {
+            p->close_db();
+            return error_report{
+                    make_error_code(to_errc(s)),
+                    fmt::format("data dir {}: cannot finish creating it: {}", dir, s.ToString())};
+        }
+        spdlog::info("data dir {}: finished an interrupted creation", dir);
     }
     return std::unique_ptr<rocksdb_store>(new rocksdb_store(std::move(p)));
 }

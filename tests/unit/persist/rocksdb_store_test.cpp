@@ -132,6 +132,51 @@ TEST_CASE("rocksdb: a RocksDB with a meta family but no thinggate magic is forei
     check_refused(options_for(dir), errc::foreign_database);
 }
 
+TEST_CASE("rocksdb: a creation interrupted before the meta write is finished at the next open") {
+    temp_dir t;
+    auto dir = t.path() / "data";
+    {
+        rocksdb::DBOptions o;
+        o.create_if_missing = true;
+        o.create_missing_column_families = true;
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        rocksdb::DB* raw = nullptr;
+        REQUIRE(rocksdb::DB::Open(o, dir.string(), our_families(), &handles, &raw).ok());
+        std::unique_ptr<rocksdb::DB> db(raw);
+        for (auto* h : handles) {
+            db->DestroyColumnFamilyHandle(h);
+        }
+        REQUIRE(db->Close().ok());
+    }
+    {
+        auto s = open_ok(options_for(dir));
+        CHECK(s->get(family::meta, codec::meta_magic_key)->has_value());
+        write_sample_data(*s);
+    }
+    auto s = open_ok(options_for(dir)); // a normal open now
+    CHECK(s->get_session("client")->has_value());
+}
+
+TEST_CASE("rocksdb: our families with data but no magic are not taken for an interrupted creation") {
+    temp_dir t;
+    auto dir = t.path() / "data";
+    {
+        rocksdb::DBOptions o;
+        o.create_if_missing = true;
+        o.create_missing_column_families = true;
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        rocksdb::DB* raw = nullptr;
+        REQUIRE(rocksdb::DB::Open(o, dir.string(), our_families(), &handles, &raw).ok());
+        std::unique_ptr<rocksdb::DB> db(raw);
+        REQUIRE(db->Put(rocksdb::WriteOptions(), handles[1], "k", "v").ok());
+        for (auto* h : handles) {
+            db->DestroyColumnFamilyHandle(h);
+        }
+        REQUIRE(db->Close().ok());
+    }
+    check_refused(options_for(dir), errc::foreign_database);
+}
+
 TEST_CASE("rocksdb: a directory with other files is refused as foreign, unchanged") {
     temp_dir t;
     auto dir = t.path() / "data";
