@@ -39,8 +39,8 @@ struct error_report {
 
 /// Lets boost::system::result<T, error_report>::value() throw (start-up code may use exceptions):
 /// throws std::runtime_error(report.message).
-[[noreturn]] void throw_exception_from_error(
-        const error_report& report, const boost::source_location& where);
+[[noreturn]] void
+throw_exception_from_error(const error_report& report, const boost::source_location& where);
 
 } // namespace thinggate::persist
 

@@ -44,8 +44,8 @@ boost::system::error_code memory_store::commit_sync(write_batch&& batch, durabil
     return {};
 }
 
-boost::system::error_code memory_store::scan(
-        family fam, std::string_view prefix, const raw_fn& fn) const {
+boost::system::error_code
+memory_store::scan(family fam, std::string_view prefix, const raw_fn& fn) const {
     // Copy the matching range first: fn may be slow, and commits must not wait for it.
     std::vector<std::pair<std::string, std::string>> items;
     {
@@ -64,8 +64,8 @@ boost::system::error_code memory_store::scan(
     return {};
 }
 
-boost::system::result<std::optional<std::string>> memory_store::get(
-        family fam, std::string_view key) const {
+boost::system::result<std::optional<std::string>>
+memory_store::get(family fam, std::string_view key) const {
     std::lock_guard lock(data_->mutex);
     const auto& map = data_->families[static_cast<std::size_t>(fam)];
     auto it = map.find(key);

@@ -26,10 +26,10 @@ public:
 
     void commit(write_batch&& batch, durability d, completion done) override;
     boost::system::error_code commit_sync(write_batch&& batch, durability d) override;
-    boost::system::error_code scan(
-            family fam, std::string_view prefix, const raw_fn& fn) const override;
-    boost::system::result<std::optional<std::string>> get(
-            family fam, std::string_view key) const override;
+    boost::system::error_code
+    scan(family fam, std::string_view prefix, const raw_fn& fn) const override;
+    boost::system::result<std::optional<std::string>>
+    get(family fam, std::string_view key) const override;
     store_stats stats() const override;
     std::uint32_t schema_version() const noexcept override;
     std::string describe(boost::system::error_code ec) const override;

@@ -234,11 +234,11 @@ void write_forwarded_props(writer& w, const mqtt::properties& p) {
 }
 
 bool read_forwarded_props(reader& r, mqtt::properties& p) {
-    return r.opt(p.payload_format_indicator, [&](std::uint8_t& v) { return r.u8(v) && v <= 1; })
-        && r.opt(p.content_type, [&](std::string& v) { return r.str(v); })
-        && r.opt(p.response_topic, [&](std::string& v) { return r.str(v); })
-        && r.opt(p.correlation_data, [&](std::string& v) { return r.str(v); })
-        && read_user_properties(r, p.user_properties);
+    return r.opt(p.payload_format_indicator, [&](std::uint8_t& v) { return r.u8(v) && v <= 1; }) &&
+           r.opt(p.content_type, [&](std::string& v) { return r.str(v); }) &&
+           r.opt(p.response_topic, [&](std::string& v) { return r.str(v); }) &&
+           r.opt(p.correlation_data, [&](std::string& v) { return r.str(v); }) &&
+           read_user_properties(r, p.user_properties);
 }
 
 void write_message(writer& w, const message_record& m) {
@@ -252,9 +252,9 @@ void write_message(writer& w, const message_record& m) {
 
 bool read_message(reader& r, message_record& m) {
     m.props = {};
-    return r.str(m.topic) && r.qos(m.qos) && r.boolean(m.retain)
-        && r.opt(m.expires_at, [&](wall_time& t) { return r.time(t); })
-        && read_forwarded_props(r, m.props) && r.str(m.payload);
+    return r.str(m.topic) && r.qos(m.qos) && r.boolean(m.retain) &&
+           r.opt(m.expires_at, [&](wall_time& t) { return r.time(t); }) &&
+           read_forwarded_props(r, m.props) && r.str(m.payload);
 }
 
 void write_delivery(writer& w, const delivery_record& d) {
@@ -429,33 +429,33 @@ boost::system::error_code decode(std::string_view key, std::string_view value, s
         return corrupt();
     }
     s.version = static_cast<mqtt::protocol_version>(version);
-    bool ok = r.u32(s.expiry_interval)
-           && r.opt(s.disconnected_at, [&](wall_time& t) { return r.time(t); })
-           && r.u64(s.next_seq) && r.u16(s.last_packet_id)
-           && r.opt(s.will, [&](mqtt::will_message& m) {
-                  return r.str(m.topic) && r.qos(m.qos) && r.boolean(m.retain)
-                      && read_forwarded_props(r, m.props)
-                      && r.opt(m.props.message_expiry_interval,
-                               [&](std::uint32_t& v) { return r.u32(v); })
-                      && r.opt(m.props.will_delay_interval,
-                               [&](std::uint32_t& v) { return r.u32(v); })
-                      && r.str(m.payload);
+    bool ok = r.u32(s.expiry_interval) &&
+              r.opt(s.disconnected_at, [&](wall_time& t) { return r.time(t); }) &&
+              r.u64(s.next_seq) && r.u16(s.last_packet_id) &&
+              r.opt(s.will, [&](mqtt::will_message& m) {
+                  return r.str(m.topic) && r.qos(m.qos) && r.boolean(m.retain) &&
+                         read_forwarded_props(r, m.props) &&
+                         r.opt(m.props.message_expiry_interval,
+                               [&](std::uint32_t& v) { return r.u32(v); }) &&
+                         r.opt(m.props.will_delay_interval,
+                               [&](std::uint32_t& v) { return r.u32(v); }) &&
+                         r.str(m.payload);
               });
     return ok && r.done() ? boost::system::error_code{} : corrupt();
 }
 
-boost::system::error_code decode(
-        std::string_view key, std::string_view value, subscription_record& s) {
+boost::system::error_code
+decode(std::string_view key, std::string_view value, subscription_record& s) {
     std::string_view rest;
     if (!split_client_key(key, s.client_id, rest) || rest.empty()) {
         return corrupt();
     }
     s.filter.assign(rest);
     reader r(value);
-    bool ok = r.version() && r.qos(s.options.max_qos) && r.boolean(s.options.no_local)
-           && r.boolean(s.options.retain_as_published) && r.u8(s.options.retain_handling)
-           && s.options.retain_handling <= 2 && r.u32(s.subscription_id)
-           && s.subscription_id <= max_subscription_id;
+    bool ok = r.version() && r.qos(s.options.max_qos) && r.boolean(s.options.no_local) &&
+              r.boolean(s.options.retain_as_published) && r.u8(s.options.retain_handling) &&
+              s.options.retain_handling <= 2 && r.u32(s.subscription_id) &&
+              s.subscription_id <= max_subscription_id;
     return ok && r.done() ? boost::system::error_code{} : corrupt();
 }
 
@@ -478,8 +478,8 @@ boost::system::error_code decode(std::string_view key, std::string_view value, i
     f.seq = read_be(rest);
     reader r(value);
     std::uint8_t state = 0;
-    bool ok = r.version() && r.u16(f.packet_id) && f.packet_id != 0 && r.u8(state)
-           && state >= 1 && state <= 3 && read_delivery(r, f.d);
+    bool ok = r.version() && r.u16(f.packet_id) && f.packet_id != 0 && r.u8(state) && state >= 1 &&
+              state <= 3 && read_delivery(r, f.d);
     f.state = static_cast<inflight_state>(state);
     return ok && r.done() ? boost::system::error_code{} : corrupt();
 }

@@ -52,11 +52,11 @@ std::string encode(const message_record& r);
 
 // decode_*: key and value as stored -> record; errc::corrupt when either is not well formed.
 boost::system::error_code decode(std::string_view key, std::string_view value, session_record& out);
-boost::system::error_code decode(
-        std::string_view key, std::string_view value, subscription_record& out);
+boost::system::error_code
+decode(std::string_view key, std::string_view value, subscription_record& out);
 boost::system::error_code decode(std::string_view key, std::string_view value, queued_record& out);
-boost::system::error_code decode(
-        std::string_view key, std::string_view value, inflight_record& out);
+boost::system::error_code
+decode(std::string_view key, std::string_view value, inflight_record& out);
 boost::system::error_code decode(std::string_view key, std::string_view value, qos2_in_record& out);
 boost::system::error_code decode(std::string_view key, std::string_view value, message_record& out);
 /// Blob: the key gives kind and name; the value is taken as is.

@@ -162,7 +162,7 @@ struct inflight_record {
 
 /// An incoming QoS 2 packet id: PUBREC sent, PUBREL not yet received [MQTT-4.3.3].
 struct qos2_in_record {
-    std::string client_id;      ///< key, part 1
+    std::string client_id;       ///< key, part 1
     std::uint16_t packet_id = 0; ///< key, part 2
 
     friend bool operator==(const qos2_in_record&, const qos2_in_record&) = default;

@@ -6,8 +6,8 @@
 
 namespace thinggate::persist {
 
-std::optional<wall_time> session_end(
-        const session_record& s, std::optional<wall_time> last_heartbeat) noexcept {
+std::optional<wall_time>
+session_end(const session_record& s, std::optional<wall_time> last_heartbeat) noexcept {
     return s.disconnected_at ? s.disconnected_at : last_heartbeat;
 }
 
@@ -35,14 +35,14 @@ boost::system::result<std::optional<wall_time>> last_heartbeat(const store& s) {
 namespace {
 
 /// Client ids that own records in `fam` (keys are client prefix + rest).
-boost::system::error_code clients_in(
-        const store& s, family fam, std::set<std::string, std::less<>>& out) {
+boost::system::error_code
+clients_in(const store& s, family fam, std::set<std::string, std::less<>>& out) {
     return s.scan(fam, {}, [&](std::string_view key, std::string_view) {
         if (key.size() < 2) {
             return true; // decoding reports it at load_all
         }
-        auto n = (static_cast<std::size_t>(static_cast<std::uint8_t>(key[0])) << 8)
-               | static_cast<std::uint8_t>(key[1]);
+        auto n = (static_cast<std::size_t>(static_cast<std::uint8_t>(key[0])) << 8) |
+                 static_cast<std::uint8_t>(key[1]);
         if (key.size() - 2 >= n) {
             out.emplace(key.substr(2, n));
         }

@@ -15,16 +15,16 @@
 namespace thinggate::persist {
 
 struct purge_stats {
-    std::uint64_t sessions = 0;         ///< expired sessions removed (with all their records)
-    std::uint64_t orphans = 0;          ///< clients with records but no session, removed
-    std::uint64_t queued_messages = 0;  ///< expired queued messages removed
+    std::uint64_t sessions = 0;          ///< expired sessions removed (with all their records)
+    std::uint64_t orphans = 0;           ///< clients with records but no session, removed
+    std::uint64_t queued_messages = 0;   ///< expired queued messages removed
     std::uint64_t retained_messages = 0; ///< expired retained messages removed
 };
 
 /// The time a session's connection ended: its disconnected_at, or for a session that was
 /// connected when the process stopped, the last heartbeat (nullopt if none was written).
-std::optional<wall_time> session_end(
-        const session_record& s, std::optional<wall_time> last_heartbeat) noexcept;
+std::optional<wall_time>
+session_end(const session_record& s, std::optional<wall_time> last_heartbeat) noexcept;
 
 /// True when the session's expiry interval has passed at `now`. A session whose end is unknown
 /// (connected, no heartbeat) counts as ending at `now`: the downtime is not held against it.

@@ -35,9 +35,8 @@ boost::system::error_code store::load_all(visitor& v) const {
     step(scan_decoded<session_record>(
             *this, family::sessions, [&](session_record&& r) { v.on_session(std::move(r)); }));
     if (!ec) {
-        step(scan_decoded<subscription_record>(*this, family::subscriptions, [&](auto&& r) {
-            v.on_subscription(std::move(r));
-        }));
+        step(scan_decoded<subscription_record>(
+                *this, family::subscriptions, [&](auto&& r) { v.on_subscription(std::move(r)); }));
     }
     if (!ec) {
         step(scan_decoded<queued_record>(
@@ -57,15 +56,14 @@ boost::system::error_code store::load_all(visitor& v) const {
     }
     for (auto fam : {family::registry, family::jobs, family::streams}) {
         if (!ec) {
-            step(scan_decoded<blob_record>(
-                    *this, fam, [&](auto&& r) { v.on_blob(std::move(r)); }));
+            step(scan_decoded<blob_record>(*this, fam, [&](auto&& r) { v.on_blob(std::move(r)); }));
         }
     }
     return ec;
 }
 
-boost::system::result<std::optional<session_record>> store::get_session(
-        std::string_view client_id) const {
+boost::system::result<std::optional<session_record>>
+store::get_session(std::string_view client_id) const {
     auto key = codec::session_key(client_id);
     auto value = get(family::sessions, key);
     if (!value) {
@@ -81,8 +79,8 @@ boost::system::result<std::optional<session_record>> store::get_session(
     return std::optional<session_record>{std::move(r)};
 }
 
-boost::system::result<std::optional<blob_record>> store::get_blob(
-        blob_kind kind, std::string_view name) const {
+boost::system::result<std::optional<blob_record>>
+store::get_blob(blob_kind kind, std::string_view name) const {
     auto fam = kind_family(kind);
     if (!fam) {
         return make_error_code(errc::invalid_argument);
@@ -98,8 +96,8 @@ boost::system::result<std::optional<blob_record>> store::get_blob(
     return std::optional<blob_record>{blob_record{kind, std::string(name), std::move(**value)}};
 }
 
-boost::system::error_code store::for_each_blob(
-        blob_kind kind, const std::function<bool(blob_record&&)>& fn) const {
+boost::system::error_code
+store::for_each_blob(blob_kind kind, const std::function<bool(blob_record&&)>& fn) const {
     auto fam = kind_family(kind);
     if (!fam) {
         return make_error_code(errc::invalid_argument);

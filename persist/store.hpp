@@ -80,12 +80,12 @@ public:
 
     /// Calls `fn` for each key of `fam` starting with `prefix`, in key order. Sees at least every
     /// commit completed before the call. errc::corrupt / io_error when the storage fails.
-    virtual boost::system::error_code scan(
-            family fam, std::string_view prefix, const raw_fn& fn) const = 0;
+    virtual boost::system::error_code
+    scan(family fam, std::string_view prefix, const raw_fn& fn) const = 0;
 
     /// One value; nullopt when absent.
-    virtual boost::system::result<std::optional<std::string>> get(
-            family fam, std::string_view key) const = 0;
+    virtual boost::system::result<std::optional<std::string>>
+    get(family fam, std::string_view key) const = 0;
 
     virtual store_stats stats() const = 0;
 
@@ -101,15 +101,15 @@ public:
     /// visitor). errc::corrupt if a record fails strict decoding (nothing is skipped silently).
     boost::system::error_code load_all(visitor& v) const;
 
-    boost::system::result<std::optional<session_record>> get_session(
-            std::string_view client_id) const;
+    boost::system::result<std::optional<session_record>>
+    get_session(std::string_view client_id) const;
 
-    boost::system::result<std::optional<blob_record>> get_blob(
-            blob_kind kind, std::string_view name) const;
+    boost::system::result<std::optional<blob_record>>
+    get_blob(blob_kind kind, std::string_view name) const;
 
     /// Every blob of `kind` in name order; return false from `fn` to stop.
-    boost::system::error_code for_each_blob(
-            blob_kind kind, const std::function<bool(blob_record&&)>& fn) const;
+    boost::system::error_code
+    for_each_blob(blob_kind kind, const std::function<bool(blob_record&&)>& fn) const;
 };
 
 } // namespace thinggate::persist

@@ -85,11 +85,12 @@ void write_batch::erase_client(std::string_view client_id) {
     auto prefix = codec::client_prefix(client_id);
     // The session key is the prefix itself; a range delete covers it too.
     auto end = codec::prefix_end(prefix);
-    for (auto fam : {family::sessions,
-                     family::subscriptions,
-                     family::queued,
-                     family::inflight,
-                     family::qos2_in}) {
+    for (auto fam :
+         {family::sessions,
+          family::subscriptions,
+          family::queued,
+          family::inflight,
+          family::qos2_in}) {
         add(fam, op_kind::erase_range, prefix, end);
     }
 }

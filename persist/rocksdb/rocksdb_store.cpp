@@ -1,8 +1,8 @@
 #include "persist/rocksdb/rocksdb_store.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <future>
@@ -11,14 +11,15 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-#include <fmt/std.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+
+#include <fmt/format.h>
+#include <fmt/std.h>
 #include <spdlog/spdlog.h>
 
 #include "persist/record_codec.hpp"
@@ -88,19 +89,19 @@ private:
             : rocksdb::FSWritableFileOwnerWrapper(std::move(f))
             , owner_(owner) {}
 
-        rocksdb::IOStatus Append(
-                const rocksdb::Slice& data,
-                const rocksdb::IOOptions& options,
-                rocksdb::IODebugContext* dbg) override {
+        rocksdb::IOStatus
+        Append(const rocksdb::Slice& data,
+               const rocksdb::IOOptions& options,
+               rocksdb::IODebugContext* dbg) override {
             auto s = owner_.take_fault();
             return s.ok() ? target()->Append(data, options, dbg) : s;
         }
 
-        rocksdb::IOStatus Append(
-                const rocksdb::Slice& data,
-                const rocksdb::IOOptions& options,
-                const rocksdb::DataVerificationInfo& info,
-                rocksdb::IODebugContext* dbg) override {
+        rocksdb::IOStatus
+        Append(const rocksdb::Slice& data,
+               const rocksdb::IOOptions& options,
+               const rocksdb::DataVerificationInfo& info,
+               rocksdb::IODebugContext* dbg) override {
             auto s = owner_.take_fault();
             return s.ok() ? target()->Append(data, options, info, dbg) : s;
         }
@@ -109,10 +110,10 @@ private:
         fault_fs& owner_;
     };
 
-    void wrap(
-            const std::string& name,
-            const rocksdb::IOStatus& s,
-            std::unique_ptr<rocksdb::FSWritableFile>* result) {
+    void
+    wrap(const std::string& name,
+         const rocksdb::IOStatus& s,
+         std::unique_ptr<rocksdb::FSWritableFile>* result) {
         if (s.ok() && name.ends_with(".log")) {
             *result = std::make_unique<file>(std::move(*result), *this);
         }
@@ -221,7 +222,7 @@ struct rocksdb_store::impl {
     bool closed = false;        // guarded by mutex
     store_stats counters;       // guarded by mutex (keys/disk_bytes filled by stats())
     std::thread writer;
-    bool needs_resume = false; // writer thread only
+    bool needs_resume = false;    // writer thread only
     bool finish_creation = false; // set by check_existing(): write the meta after opening
 
     rocksdb::Options db_options(bool quiet) const {
@@ -244,8 +245,8 @@ struct rocksdb_store::impl {
         return o;
     }
 
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors(
-            const rocksdb::Options& o, const std::vector<std::string>& names) const {
+    std::vector<rocksdb::ColumnFamilyDescriptor>
+    descriptors(const rocksdb::Options& o, const std::vector<std::string>& names) const {
         std::vector<rocksdb::ColumnFamilyDescriptor> d;
         d.reserve(names.size());
         for (const auto& n : names) {
@@ -270,8 +271,7 @@ struct rocksdb_store::impl {
         auto names = our_names();
         std::vector<rocksdb::ColumnFamilyHandle*> handles;
         rocksdb::DB* raw = nullptr;
-        auto s = rocksdb::DB::Open(
-                o, opts.dir.string(), descriptors(o, names), &handles, &raw);
+        auto s = rocksdb::DB::Open(o, opts.dir.string(), descriptors(o, names), &handles, &raw);
         if (!s.ok()) {
             return s;
         }
@@ -416,8 +416,8 @@ struct rocksdb_store::impl {
             const std::vector<std::string>& names,
             const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
         auto ours = our_names();
-        if (names.size() != ours.size()
-            || !std::is_permutation(names.begin(), names.end(), ours.begin())) {
+        if (names.size() != ours.size() ||
+            !std::is_permutation(names.begin(), names.end(), ours.begin())) {
             return false;
         }
         for (auto* h : handles) {
@@ -558,7 +558,10 @@ struct rocksdb_store::impl {
             if (!s.ok()) {
                 auto e = to_errc(s);
                 spdlog::error(
-                        "data dir {}: still failing ({}); {}", opts.dir, s.ToString(), what_to_do(e));
+                        "data dir {}: still failing ({}); {}",
+                        opts.dir,
+                        s.ToString(),
+                        what_to_do(e));
                 return make_error_code(e);
             }
             needs_resume = false;
@@ -592,8 +595,8 @@ rocksdb_store::~rocksdb_store() {
     close();
 }
 
-boost::system::result<std::unique_ptr<rocksdb_store>, error_report> rocksdb_store::open(
-        const rocksdb_options& options) {
+boost::system::result<std::unique_ptr<rocksdb_store>, error_report>
+rocksdb_store::open(const rocksdb_options& options) {
     if (options.dir.empty()) {
         return error_report{make_error_code(errc::invalid_argument), "data dir: no path given"};
     }
@@ -628,7 +631,8 @@ boost::system::result<std::unique_ptr<rocksdb_store>, error_report> rocksdb_stor
             return report(errc::foreign_database, dir, "it holds files but no database");
         }
         if (!options.create_if_missing) {
-            return report(errc::invalid_argument, dir, "there is no database and creating one is off");
+            return report(
+                    errc::invalid_argument, dir, "there is no database and creating one is off");
         }
         if (auto failure = p->create()) {
             return *std::move(failure);
@@ -700,8 +704,8 @@ boost::system::error_code rocksdb_store::commit_sync(write_batch&& batch, durabi
     return f.get();
 }
 
-boost::system::error_code rocksdb_store::scan(
-        family fam, std::string_view prefix, const raw_fn& fn) const {
+boost::system::error_code
+rocksdb_store::scan(family fam, std::string_view prefix, const raw_fn& fn) const {
     std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);
@@ -726,8 +730,8 @@ boost::system::error_code rocksdb_store::scan(
     return make_error_code(to_errc(it->status()));
 }
 
-boost::system::result<std::optional<std::string>> rocksdb_store::get(
-        family fam, std::string_view key) const {
+boost::system::result<std::optional<std::string>>
+rocksdb_store::get(family fam, std::string_view key) const {
     std::shared_lock db_lock(impl_->db_mutex);
     if (!impl_->db) {
         return make_error_code(errc::closed);

@@ -35,8 +35,8 @@ class rocksdb_store final : public store {
 public:
     /// Opens (or creates) the data dir. On error nothing in the dir was changed and the report
     /// names the dir and what to do.
-    static boost::system::result<std::unique_ptr<rocksdb_store>, error_report> open(
-            const rocksdb_options& options);
+    static boost::system::result<std::unique_ptr<rocksdb_store>, error_report>
+    open(const rocksdb_options& options);
 
     ~rocksdb_store() override;
 
@@ -46,10 +46,10 @@ public:
 
     void commit(write_batch&& batch, durability d, completion done) override;
     boost::system::error_code commit_sync(write_batch&& batch, durability d) override;
-    boost::system::error_code scan(
-            family fam, std::string_view prefix, const raw_fn& fn) const override;
-    boost::system::result<std::optional<std::string>> get(
-            family fam, std::string_view key) const override;
+    boost::system::error_code
+    scan(family fam, std::string_view prefix, const raw_fn& fn) const override;
+    boost::system::result<std::optional<std::string>>
+    get(family fam, std::string_view key) const override;
     store_stats stats() const override;
     std::uint32_t schema_version() const noexcept override;
     std::string describe(boost::system::error_code ec) const override;

@@ -19,7 +19,8 @@ namespace thinggate::persist::test {
 class temp_dir {
 public:
     temp_dir() {
-        auto pattern = (std::filesystem::temp_directory_path() / "thinggate-persist-XXXXXX").string();
+        auto pattern =
+                (std::filesystem::temp_directory_path() / "thinggate-persist-XXXXXX").string();
         if (::mkdtemp(pattern.data()) == nullptr) {
             throw std::runtime_error("mkdtemp failed");
         }
@@ -160,8 +161,8 @@ struct collector final : visitor {
     void on_blob(blob_record&& r) override { blobs.push_back(std::move(r)); }
 
     std::size_t total() const {
-        return sessions.size() + subscriptions.size() + queued.size() + inflight.size()
-             + qos2_in.size() + retained.size() + blobs.size();
+        return sessions.size() + subscriptions.size() + queued.size() + inflight.size() +
+               qos2_in.size() + retained.size() + blobs.size();
     }
 };
 

@@ -1,9 +1,10 @@
+#include "persist/record_codec.hpp"
+
 #include <random>
 
 #include <doctest/doctest.h>
 
 #include "persist/error.hpp"
-#include "persist/record_codec.hpp"
 #include "persist_test_util.hpp"
 
 namespace codec = thinggate::persist::codec;
@@ -113,8 +114,8 @@ TEST_CASE("codec: retained message and qos2_in round trip") {
 
 TEST_CASE("codec: properties outside the stored subset are not kept") {
     auto m = sample_message();
-    m.props.topic_alias = 3;                 // never forwarded
-    m.props.subscription_identifiers = {5};  // per delivery, not per message
+    m.props.topic_alias = 3;                // never forwarded
+    m.props.subscription_identifiers = {5}; // per delivery, not per message
     auto back = decoded<message_record>(m.topic, codec::encode(m));
     CHECK(back.props.topic_alias == std::nullopt);
     CHECK(back.props.subscription_identifiers.empty());
@@ -166,7 +167,13 @@ TEST_CASE("codec: malformed keys are corrupt") {
     auto q = sample_queued();
     auto value = codec::encode(q);
     CHECK(codec::decode("", value, q) == errc::corrupt);
-    CHECK(codec::decode(std::string("\x00\x05""ab", 4), value, q) == errc::corrupt);
+    CHECK(codec::decode(
+                  std::string(
+                          "\x00\x05"
+                          "ab",
+                          4),
+                  value,
+                  q) == errc::corrupt);
     auto key = codec::sequence_key("c", 1);
     CHECK(codec::decode(key.substr(0, key.size() - 1), value, q) == errc::corrupt);
     auto s = sample_session();

@@ -1,7 +1,8 @@
+#include "persist/recovery.hpp"
+
 #include <doctest/doctest.h>
 
 #include "persist/memory_store.hpp"
-#include "persist/recovery.hpp"
 #include "persist_test_util.hpp"
 
 using namespace thinggate::persist;
@@ -35,7 +36,8 @@ TEST_CASE("recovery: session expiry is measured in wall-clock time across the do
     CHECK(session_end(online, t0) == t0);
 }
 
-TEST_CASE("recovery: purge removes expired sessions with their records, expired messages, orphans") {
+TEST_CASE(
+        "recovery: purge removes expired sessions with their records, expired messages, orphans") {
     memory_store db;
     write_batch b;
     b.put_heartbeat(t0 + seconds(10));
@@ -47,7 +49,7 @@ TEST_CASE("recovery: purge removes expired sessions with their records, expired 
     b.put(session_at("alive", 3600, t0));
     b.put(sample_subscription("alive", "a/#"));
     b.put(session_at("was-online", 100, std::nullopt)); // heartbeat t0+10 -> ends at t0+110
-    b.put(sample_queued("orphan", 1));                   // no session
+    b.put(sample_queued("orphan", 1));                  // no session
     auto fresh = sample_queued("alive", 1);
     fresh.d.msg.expires_at = t0 + seconds(1000);
     b.put(fresh);
@@ -88,8 +90,8 @@ TEST_CASE("recovery: purge removes expired sessions with their records, expired 
 
     auto again = purge_expired(db, t0 + seconds(200), durability::wal);
     REQUIRE(again.has_value());
-    CHECK(again->sessions + again->orphans + again->queued_messages + again->retained_messages
-          == 0);
+    CHECK(again->sessions + again->orphans + again->queued_messages + again->retained_messages ==
+          0);
 }
 
 TEST_CASE("recovery: a corrupt record stops the purge with corrupt, nothing removed") {

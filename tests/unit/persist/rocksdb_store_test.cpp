@@ -1,6 +1,8 @@
 // RocksDB-only behaviour: the refusals at open (each leaving the dir unchanged), disk full and
 // I/O errors on write, checkpoints.
 
+#include "persist/rocksdb/rocksdb_store.hpp"
+
 #include <fstream>
 
 #include <doctest/doctest.h>
@@ -8,7 +10,6 @@
 #include <rocksdb/options.h>
 
 #include "persist/record_codec.hpp"
-#include "persist/rocksdb/rocksdb_store.hpp"
 #include "persist_test_util.hpp"
 
 using namespace thinggate::persist;
@@ -55,7 +56,8 @@ void write_sample_data(rocksdb_store& s) {
 std::vector<rocksdb::ColumnFamilyDescriptor> our_families() {
     std::vector<rocksdb::ColumnFamilyDescriptor> d{{rocksdb::kDefaultColumnFamilyName, {}}};
     for (std::size_t i = 0; i < family_count; ++i) {
-        d.emplace_back(std::string(to_string(static_cast<family>(i))), rocksdb::ColumnFamilyOptions());
+        d.emplace_back(
+                std::string(to_string(static_cast<family>(i))), rocksdb::ColumnFamilyOptions());
     }
     return d;
 }
@@ -101,8 +103,18 @@ TEST_CASE("rocksdb: a new data dir gets the magic, the schema version and every 
     std::vector<std::string> names;
     REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), o.dir.string(), &names).ok());
     CHECK(names.size() == family_count + 1);
-    for (const auto* n : {"sessions", "subscriptions", "messages", "inflight", "qos2_in",
-                          "retained", "registry", "jobs", "streams", "blobs", "meta"}) {
+    for (const auto* n :
+         {"sessions",
+          "subscriptions",
+          "messages",
+          "inflight",
+          "qos2_in",
+          "retained",
+          "registry",
+          "jobs",
+          "streams",
+          "blobs",
+          "meta"}) {
         CHECK(std::find(names.begin(), names.end(), n) != names.end());
     }
 }
@@ -125,9 +137,7 @@ TEST_CASE("rocksdb: another program's RocksDB is refused as foreign, unchanged")
 TEST_CASE("rocksdb: a RocksDB with a meta family but no thinggate magic is foreign") {
     temp_dir t;
     auto dir = t.path() / "data";
-    {
-        auto s = open_ok(options_for(dir));
-    }
+    { auto s = open_ok(options_for(dir)); }
     put_meta(dir, codec::meta_magic_key, "someone-else");
     check_refused(options_for(dir), errc::foreign_database);
 }
@@ -157,7 +167,8 @@ TEST_CASE("rocksdb: a creation interrupted before the meta write is finished at 
     CHECK(s->get_session("client")->has_value());
 }
 
-TEST_CASE("rocksdb: our families with data but no magic are not taken for an interrupted creation") {
+TEST_CASE(
+        "rocksdb: our families with data but no magic are not taken for an interrupted creation") {
     temp_dir t;
     auto dir = t.path() / "data";
     {

@@ -118,7 +118,8 @@ bool wait_until(std::mutex& m, std::condition_variable& cv, const std::function<
 
 } // namespace
 
-TEST_CASE_TEMPLATE("store contract: put, load and erase every kind", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: put, load and erase every kind", F, memory_fixture, rocksdb_fixture) {
     F f;
     CHECK(f.get().schema_version() == current_schema_version);
     REQUIRE(!f.get().commit_sync(everything(), durability::wal));
@@ -151,7 +152,11 @@ TEST_CASE_TEMPLATE("store contract: put, load and erase every kind", F, memory_f
     CHECK(f.get().get_blob(blob_kind::firmware_file, "fw-1")->has_value() == false);
 }
 
-TEST_CASE_TEMPLATE("store contract: a put replaces, the last commit wins", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: a put replaces, the last commit wins",
+        F,
+        memory_fixture,
+        rocksdb_fixture) {
     F f;
     for (std::uint32_t i = 1; i <= 20; ++i) {
         write_batch b;
@@ -168,7 +173,11 @@ TEST_CASE_TEMPLATE("store contract: a put replaces, the last commit wins", F, me
     CHECK((*s)->expiry_interval == 20);
 }
 
-TEST_CASE_TEMPLATE("store contract: a failed batch applies nothing, the next one succeeds", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: a failed batch applies nothing, the next one succeeds",
+        F,
+        memory_fixture,
+        rocksdb_fixture) {
     F f;
     write_batch before;
     before.put(sample_session("old"));
@@ -190,7 +199,11 @@ TEST_CASE_TEMPLATE("store contract: a failed batch applies nothing, the next one
     check_everything(f.get());
 }
 
-TEST_CASE_TEMPLATE("store contract: queued and in-flight entries come back in sequence order per client", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: queued and in-flight entries come back in sequence order per client",
+        F,
+        memory_fixture,
+        rocksdb_fixture) {
     F f;
     write_batch b;
     for (std::uint64_t seq : {300ull, 2ull, 1ull << 33, 256ull, 1ull}) {
@@ -206,15 +219,27 @@ TEST_CASE_TEMPLATE("store contract: queued and in-flight entries come back in se
         order.emplace_back(q.client_id, q.seq);
     }
     std::vector<std::pair<std::string, std::uint64_t>> want{
-            {"a", 2}, {"a", 3}, {"a", 257}, {"a", 301}, {"a", (1ull << 33) + 1},
-            {"b", 1}, {"b", 2}, {"b", 256}, {"b", 300}, {"b", 1ull << 33}};
+            {"a", 2},
+            {"a", 3},
+            {"a", 257},
+            {"a", 301},
+            {"a", (1ull << 33) + 1},
+            {"b", 1},
+            {"b", 2},
+            {"b", 256},
+            {"b", 300},
+            {"b", 1ull << 33}};
     CHECK(order == want);
     REQUIRE(c.inflight.size() == 5);
     CHECK(c.inflight.front().seq == 1);
     CHECK(c.inflight.back().seq == 1ull << 33);
 }
 
-TEST_CASE_TEMPLATE("store contract: erase_client removes one client's records only", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: erase_client removes one client's records only",
+        F,
+        memory_fixture,
+        rocksdb_fixture) {
     F f;
     write_batch b;
     for (std::string id : {"a", "ab", "b"}) {
@@ -246,7 +271,8 @@ TEST_CASE_TEMPLATE("store contract: erase_client removes one client's records on
     CHECK(after.total() == c.total());
 }
 
-TEST_CASE_TEMPLATE("store contract: reopen returns the same state", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: reopen returns the same state", F, memory_fixture, rocksdb_fixture) {
     F f;
     REQUIRE(!f.get().commit_sync(everything(), durability::wal));
     write_batch more;
@@ -267,7 +293,8 @@ TEST_CASE_TEMPLATE("store contract: reopen returns the same state", F, memory_fi
     CHECK(after.blobs == before.blobs);
 }
 
-TEST_CASE_TEMPLATE("store contract: every durability mode is accepted", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: every durability mode is accepted", F, memory_fixture, rocksdb_fixture) {
     F f;
     for (auto d : {durability::none, durability::wal, durability::fsync}) {
         write_batch b;
@@ -279,7 +306,11 @@ TEST_CASE_TEMPLATE("store contract: every durability mode is accepted", F, memor
     CHECK(n == 3);
 }
 
-TEST_CASE_TEMPLATE("store contract: concurrent commits from 4 threads complete exactly once", F, memory_fixture, rocksdb_fixture) {
+TEST_CASE_TEMPLATE(
+        "store contract: concurrent commits from 4 threads complete exactly once",
+        F,
+        memory_fixture,
+        rocksdb_fixture) {
     F f;
     constexpr int threads = 4;
     constexpr int per_thread = 250;
@@ -295,15 +326,16 @@ TEST_CASE_TEMPLATE("store contract: concurrent commits from 4 threads complete e
                 int id = t * per_thread + i;
                 write_batch b;
                 b.put(sample_queued("client-" + std::to_string(t), static_cast<std::uint64_t>(i)));
-                f.get().commit(std::move(b), durability::wal, [&, id](boost::system::error_code ec) {
-                    if (ec) {
-                        ++failures;
-                    }
-                    calls[id].fetch_add(1);
-                    std::lock_guard lock(m);
-                    ++done;
-                    cv.notify_all();
-                });
+                f.get().commit(
+                        std::move(b), durability::wal, [&, id](boost::system::error_code ec) {
+                            if (ec) {
+                                ++failures;
+                            }
+                            calls[id].fetch_add(1);
+                            std::lock_guard lock(m);
+                            ++done;
+                            cv.notify_all();
+                        });
             }
         });
     }
