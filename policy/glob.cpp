@@ -20,8 +20,7 @@ glob glob::from_text(std::string_view text, bool wildcards) {
         } else if (wildcards && c == '?') {
             g.append_any_one();
         } else {
-            g.text_.push_back(c);
-            g.kinds_.push_back(kind::literal);
+            g.append_literal(std::string_view(&c, 1));
         }
     }
     return g;
@@ -30,6 +29,13 @@ glob glob::from_text(std::string_view text, bool wildcards) {
 void glob::append_literal(std::string_view text) {
     text_.append(text);
     kinds_.insert(kinds_.end(), text.size(), kind::literal);
+    if (!wildcards_) {
+        prefix_ += text.size();
+    }
+}
+
+void glob::note_wildcard() noexcept {
+    wildcards_ = true;
 }
 
 void glob::append_any_run() {
@@ -37,23 +43,22 @@ void glob::append_any_run() {
     if (!kinds_.empty() && kinds_.back() == kind::any_run) {
         return;
     }
+    note_wildcard();
     text_.push_back('*');
     kinds_.push_back(kind::any_run);
 }
 
 void glob::append_any_one() {
+    note_wildcard();
     text_.push_back('?');
     kinds_.push_back(kind::any_one);
 }
 
-bool glob::match(std::string_view s, bool ignore_case) const noexcept {
-    if (never_) {
-        return false;
-    }
+bool glob::match_general(std::string_view s, bool ignore_case) const noexcept {
     const std::size_t m = kinds_.size();
     const std::size_t n = s.size();
-    std::size_t p = 0;
-    std::size_t i = 0;
+    std::size_t p = ignore_case ? 0 : prefix_;
+    std::size_t i = p;
     std::size_t star_p = std::string::npos;
     std::size_t star_i = 0;
     // Greedy match with one backtrack point (the last '*'): linear in practice, O(n*m) at worst.

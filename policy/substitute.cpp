@@ -34,7 +34,8 @@ bool arn_pattern::match(const arn_fields* parts) const noexcept {
     if (parts == nullptr) {
         return false;
     }
-    for (std::size_t i = 0; i < 6; ++i) {
+    // The resource field first: it is the one that tells statements apart.
+    for (std::size_t i = 6; i-- > 0;) {
         if (!fields_[i].match((*parts)[i])) {
             return false;
         }
