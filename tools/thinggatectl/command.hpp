@@ -39,4 +39,8 @@ struct command_group {
 /// `thinggatectl pki ...`: certificates for operators and the development PKI (pki.cpp).
 int run_pki(const std::vector<std::string>& args);
 
+/// `thinggatectl data ...`: offline tools on a data dir: stats, export, compact, checkpoint
+/// (data.cpp).
+int run_data(const std::vector<std::string>& args);
+
 } // namespace thinggate::ctl

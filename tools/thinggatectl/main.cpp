@@ -13,10 +13,13 @@ namespace {
 using thinggate::ctl::command_group;
 
 // Later groups (registry, policy, data, ...) are one line here and one run_<group>() each.
-constexpr std::array<command_group, 1> groups = {{
+constexpr std::array<command_group, 2> groups = {{
         {"pki",
          "create and inspect certificates: CA, server, device, code signing, dev PKI",
          &thinggate::ctl::run_pki},
+        {"data",
+         "offline tools on a data dir: stats, export, compact, checkpoint",
+         &thinggate::ctl::run_data},
 }};
 
 void print_usage(std::ostream& out) {
