@@ -24,9 +24,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "mqtt/codec.hpp"
 #include "persist/record_codec.hpp"
 #include "persist/rocksdb/rocksdb_store.hpp"
 #include "tools/thinggatectl/command.hpp"
+#include "tools/thinggatectl/options.hpp"
 
 namespace thinggate::ctl {
 
@@ -38,43 +40,6 @@ namespace json = boost::json;
 namespace persist = thinggate::persist;
 
 // --- command line ---
-
-struct parsed {
-    std::string command;
-    po::variables_map vm;
-    bool help = false;
-};
-
-parsed
-parse(const std::string& command,
-      const std::vector<std::string>& args,
-      const po::options_description& desc) {
-    po::options_description all;
-    all.add(desc);
-    all.add_options()("unexpected-argument", po::value<std::vector<std::string>>());
-    po::positional_options_description positional;
-    positional.add("unexpected-argument", -1);
-    parsed out{command, {}, false};
-    try {
-        po::store(po::command_line_parser(args).options(all).positional(positional).run(), out.vm);
-        po::notify(out.vm);
-    } catch (const po::error& e) {
-        throw usage_error(command, e.what());
-    }
-    if (out.vm.count("unexpected-argument") != 0) {
-        const auto& extra = out.vm["unexpected-argument"].as<std::vector<std::string>>();
-        throw usage_error(command, "unexpected argument '" + extra.front() + "'");
-    }
-    out.help = out.vm.count("help") != 0;
-    return out;
-}
-
-std::string required_string(const parsed& p, const char* name) {
-    if (p.vm.count(name) == 0 || p.vm[name].as<std::string>().empty()) {
-        throw usage_error(p.command, std::string("missing required option --") + name);
-    }
-    return p.vm[name].as<std::string>();
-}
 
 po::options_description options_for(const char* title) {
     po::options_description desc(title);
@@ -166,51 +131,10 @@ std::string base64(std::string_view bytes) {
     return out;
 }
 
-bool valid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<std::uint8_t>(s[i]);
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > s.size()) {
-            return false;
-        }
-        for (std::size_t k = 1; k < len; ++k) {
-            auto cc = static_cast<std::uint8_t>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        constexpr std::array<std::uint32_t, 5> min_for_len = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += len;
-    }
-    return true;
-}
-
 /// A text field: a JSON string when it is valid UTF-8 (MQTT requires that of topics, client ids
 /// and properties), else {"base64": "..."} so that no byte is lost and the JSON stays valid.
 json::value text(std::string_view s) {
-    if (valid_utf8(s)) {
+    if (mqtt::valid_utf8(s)) {
         return json::string(s);
     }
     return json::object{{"base64", base64(s)}};

@@ -13,6 +13,7 @@
 #include <boost/program_options.hpp>
 
 #include "tools/thinggatectl/command.hpp"
+#include "tools/thinggatectl/options.hpp"
 
 namespace thinggate::ctl {
 
@@ -25,64 +26,6 @@ namespace pki = thinggate::auth;
 constexpr int max_days = 36500;
 
 // One parsed subcommand: its name (for messages) and its options.
-struct parsed {
-    std::string command;
-    po::variables_map vm;
-    bool help = false;
-};
-
-// Parses args against desc. Positional words go to `positional_name` when given (up to
-// `max_positional`, -1 = any); anything else is a usage error that names the argument.
-parsed
-parse(const std::string& command,
-      const std::vector<std::string>& args,
-      const po::options_description& desc,
-      const char* positional_name = nullptr,
-      int max_positional = 0) {
-    po::options_description all;
-    all.add(desc);
-    all.add_options()("unexpected-argument", po::value<std::vector<std::string>>());
-    po::positional_options_description positional;
-    if (positional_name != nullptr) {
-        positional.add(positional_name, max_positional);
-    }
-    if (max_positional >= 0) {
-        positional.add("unexpected-argument", -1);
-    }
-    parsed out{command, {}, false};
-    try {
-        po::store(po::command_line_parser(args).options(all).positional(positional).run(), out.vm);
-        po::notify(out.vm);
-    } catch (const po::error& e) {
-        throw usage_error(command, e.what());
-    }
-    if (out.vm.count("unexpected-argument") != 0) {
-        const auto& extra = out.vm["unexpected-argument"].as<std::vector<std::string>>();
-        throw usage_error(command, "unexpected argument '" + extra.front() + "'");
-    }
-    out.help = out.vm.count("help") != 0;
-    return out;
-}
-
-template <typename T>
-const T& get(const parsed& p, const char* name) {
-    return p.vm[name].as<T>();
-}
-
-std::string required_string(const parsed& p, const char* name) {
-    if (p.vm.count(name) == 0 || get<std::string>(p, name).empty()) {
-        throw usage_error(p.command, std::string("missing required option --") + name);
-    }
-    return get<std::string>(p, name);
-}
-
-std::vector<std::string> strings(const parsed& p, const char* name) {
-    if (p.vm.count(name) == 0) {
-        return {};
-    }
-    return get<std::vector<std::string>>(p, name);
-}
-
 pki::key_spec key_option(const parsed& p) {
     const auto& text = get<std::string>(p, "key");
     auto spec = pki::parse_key_spec(text);
@@ -240,6 +183,28 @@ int cmd_ca(const std::vector<std::string>& args) {
     return exit_ok;
 }
 
+/// The validated --name (file base name).
+std::string name_option(const parsed& p) {
+    const auto name = get<std::string>(p, "name");
+    if (!pki::is_valid_thing_name(name)) {
+        throw usage_error(p.command, "invalid value '" + name + "' for --name");
+    }
+    return name;
+}
+
+/// Completes `request` from the common options, has the CA in --ca sign it, and writes
+/// NAME.pem / NAME.key into --out.
+int issue_from_ca(const parsed& p, pki::cert_request request, const std::string& name) {
+    request.days = days_option(p);
+    check_request(p, request);
+    const auto spec = key_option(p);
+    const auto ca = load_ca(p);
+    const auto dir = out_dir(p);
+    write_credential(
+            pki::issue_credential(request, spec, &ca), dir, name, p.vm.count("force") != 0);
+    return exit_ok;
+}
+
 int cmd_server(const std::vector<std::string>& args) {
     po::options_description desc("options");
     desc.add_options()(
@@ -281,18 +246,7 @@ int cmd_server(const std::vector<std::string>& args) {
                                                  : request.ip_sans.front();
     request.subject = subject_from(p, std::move(cn));
     request.profile = pki::cert_profile::server;
-    request.days = days_option(p);
-    check_request(p, request);
-    const auto spec = key_option(p);
-    const auto name = get<std::string>(p, "name");
-    if (!pki::is_valid_thing_name(name)) {
-        throw usage_error(p.command, "invalid value '" + name + "' for --name");
-    }
-    const auto ca = load_ca(p);
-    const auto dir = out_dir(p);
-    write_credential(
-            pki::issue_credential(request, spec, &ca), dir, name, p.vm.count("force") != 0);
-    return exit_ok;
+    return issue_from_ca(p, std::move(request), name_option(p));
 }
 
 int cmd_device(const std::vector<std::string>& args) {
@@ -320,14 +274,7 @@ int cmd_device(const std::vector<std::string>& args) {
     pki::cert_request request;
     request.subject = subject_from(p, thing);
     request.profile = pki::cert_profile::client;
-    request.days = days_option(p);
-    check_request(p, request);
-    const auto spec = key_option(p);
-    const auto ca = load_ca(p);
-    const auto dir = out_dir(p);
-    write_credential(
-            pki::issue_credential(request, spec, &ca), dir, thing, p.vm.count("force") != 0);
-    return exit_ok;
+    return issue_from_ca(p, std::move(request), thing);
 }
 
 int cmd_codesign(const std::vector<std::string>& args) {
@@ -354,18 +301,7 @@ int cmd_codesign(const std::vector<std::string>& args) {
     pki::cert_request request;
     request.subject = subject_from(p, get<std::string>(p, "cn"));
     request.profile = pki::cert_profile::code_signing;
-    request.days = days_option(p);
-    check_request(p, request);
-    const auto spec = key_option(p);
-    const auto name = get<std::string>(p, "name");
-    if (!pki::is_valid_thing_name(name)) {
-        throw usage_error(p.command, "invalid value '" + name + "' for --name");
-    }
-    const auto ca = load_ca(p);
-    const auto dir = out_dir(p);
-    write_credential(
-            pki::issue_credential(request, spec, &ca), dir, name, p.vm.count("force") != 0);
-    return exit_ok;
+    return issue_from_ca(p, std::move(request), name_option(p));
 }
 
 int cmd_dev(const std::vector<std::string>& args) {
