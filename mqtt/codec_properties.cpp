@@ -166,21 +166,17 @@ reason_code read_byte(reader& r, std::uint8_t id, std::optional<std::uint8_t>& o
     return reason_code::success;
 }
 
-reason_code read_u16(reader& r, std::optional<std::uint16_t>& out, bool zero_allowed) {
-    std::uint16_t v = 0;
-    if (!r.u16(v)) {
-        return reason_code::malformed_packet;
+/// A two- or four-byte integer property; 0 is a Protocol Error where the property forbids it.
+template <class UInt>
+reason_code read_uint(reader& r, std::optional<UInt>& out, bool zero_allowed) {
+    UInt v = 0;
+    bool ok = false;
+    if constexpr (sizeof(UInt) == 2) {
+        ok = r.u16(v);
+    } else {
+        ok = r.u32(v);
     }
-    if (v == 0 && !zero_allowed) {
-        return reason_code::protocol_error;
-    }
-    out = v;
-    return reason_code::success;
-}
-
-reason_code read_u32(reader& r, std::optional<std::uint32_t>& out, bool zero_allowed) {
-    std::uint32_t v = 0;
-    if (!r.u32(v)) {
+    if (!ok) {
         return reason_code::malformed_packet;
     }
     if (v == 0 && !zero_allowed) {
@@ -213,7 +209,7 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
     case payload_format_indicator:
         return read_byte(r, id, out.payload_format_indicator);
     case message_expiry_interval:
-        return read_u32(r, out.message_expiry_interval, true);
+        return read_uint(r, out.message_expiry_interval, true);
     case content_type:
         return read_string(r, out.content_type);
     case response_topic: {
@@ -241,11 +237,11 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         return reason_code::success;
     }
     case session_expiry_interval:
-        return read_u32(r, out.session_expiry_interval, true);
+        return read_uint(r, out.session_expiry_interval, true);
     case assigned_client_identifier:
         return read_string(r, out.assigned_client_identifier);
     case server_keep_alive:
-        return read_u16(r, out.server_keep_alive, true);
+        return read_uint(r, out.server_keep_alive, true);
     case authentication_method:
         return read_string(r, out.authentication_method);
     case authentication_data:
@@ -253,7 +249,7 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
     case request_problem_information:
         return read_byte(r, id, out.request_problem_information);
     case will_delay_interval:
-        return read_u32(r, out.will_delay_interval, true);
+        return read_uint(r, out.will_delay_interval, true);
     case request_response_information:
         return read_byte(r, id, out.request_response_information);
     case response_information:
@@ -263,12 +259,12 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
     case reason_string:
         return read_string(r, out.reason_string);
     case receive_maximum:
-        return read_u16(r, out.receive_maximum, false); // §3.1.2.11.3
+        return read_uint(r, out.receive_maximum, false); // §3.1.2.11.3
     case topic_alias_maximum:
-        return read_u16(r, out.topic_alias_maximum, true);
+        return read_uint(r, out.topic_alias_maximum, true);
     // Alias 0 and aliases above the maximum are the session's topic_alias_invalid decision.
     case topic_alias:
-        return read_u16(r, out.topic_alias, true);
+        return read_uint(r, out.topic_alias, true);
     case maximum_qos:
         return read_byte(r, id, out.maximum_qos);
     case retain_available:
@@ -282,7 +278,7 @@ reason_code read_one(reader& r, std::uint8_t id, properties& out) {
         return reason_code::success;
     }
     case maximum_packet_size:
-        return read_u32(r, out.maximum_packet_size, false); // §3.1.2.11.4
+        return read_uint(r, out.maximum_packet_size, false); // §3.1.2.11.4
     case wildcard_subscription_available:
         return read_byte(r, id, out.wildcard_subscription_available);
     case subscription_identifier_available:
