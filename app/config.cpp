@@ -404,6 +404,20 @@ constexpr std::array slow_consumer_names{
         std::pair{std::string_view("disconnect"), broker::slow_consumer_policy::disconnect},
         std::pair{std::string_view("drop-qos0"), broker::slow_consumer_policy::drop_qos0},
 };
+constexpr std::array persistence_names{
+        std::pair{std::string_view("rocksdb"), persistence_backend::rocksdb},
+        std::pair{std::string_view("memory"), persistence_backend::memory},
+};
+constexpr std::array durability_names{
+        std::pair{std::string_view("wal"), persist::durability::wal},
+        std::pair{std::string_view("fsync"), persist::durability::fsync},
+        std::pair{std::string_view("none"), persist::durability::none},
+};
+constexpr std::array overflow_names{
+        std::pair{std::string_view("drop-new"), broker::queue_overflow::drop_new},
+        std::pair{std::string_view("drop-oldest"), broker::queue_overflow::drop_oldest},
+        std::pair{std::string_view("refuse"), broker::queue_overflow::refuse},
+};
 constexpr std::array listener_kind_names{
         std::pair{std::string_view("tls"), transport::listener_kind::tls},
         std::pair{std::string_view("tcp"), transport::listener_kind::tcp},
@@ -440,6 +454,11 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
         }
     }
     server_key(top, server, "shards").integer("shards", 0, 1024, cfg.shards);
+    server_key(top, server, "persistence").choice("persistence", persistence_names, cfg.persistence);
+    server_key(top, server, "durability")
+            .choice("durability", durability_names, cfg.broker.persistence.durability);
+    server_key(top, server, "commit_backlog_bytes")
+            .integer("commit_backlog_bytes", 64 * 1024, i64_max, cfg.broker.persistence.max_commit_backlog_bytes);
     {
         auto& r = server_key(top, server, "data_dir");
         std::filesystem::path dir;
@@ -475,6 +494,9 @@ void read_limits(table_reader& r, broker::limits& lim) {
     r.integer("max_inflight_out", 1, u16_max, lim.max_inflight_out);
     r.integer("max_queued_messages", 1, u32_max, lim.max_queued_messages);
     r.integer("max_queued_bytes", 1, i64_max, lim.max_queued_bytes);
+    r.integer("max_total_queued_messages", 0, i64_max, lim.max_total_queued_messages);
+    r.integer("max_total_queued_bytes", 0, i64_max, lim.max_total_queued_bytes);
+    r.choice("queue_overflow", overflow_names, lim.overflow);
     r.integer("max_subscriptions", 0, u32_max, lim.max_subscriptions);
     r.integer("max_filters_per_subscribe", 0, u32_max, lim.max_filters_per_subscribe);
     r.integer("max_topic_length", 1, u16_max, lim.max_topic_length);

@@ -29,10 +29,17 @@ private:
     std::vector<std::string> problems_;
 };
 
+/// Where the broker's state lives (docs/persistence.md).
+enum class persistence_backend {
+    rocksdb, ///< data_dir/db: survives restarts and crashes — the default
+    memory,  ///< nothing survives the process (tests, throw-away brokers)
+};
+
 struct config {
     std::string log_level = "info"; ///< core::parse_log_level names
     unsigned shards = 0;            ///< threads with their own io_context; 0 = one per core
     std::filesystem::path data_dir = "./var";
+    persistence_backend persistence = persistence_backend::rocksdb; ///< the database is data_dir/db
     broker::options broker; ///< compat profile, limits, assigned client id prefix
     std::vector<transport::listener_config> listeners;
     /// Generate a development CA, server certificate and a device certificate for dev_thing in

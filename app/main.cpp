@@ -11,6 +11,9 @@
 #include "auth/pki.hpp"
 #include "broker/broker.hpp"
 #include "core/log.hpp"
+#include "persist/memory_store.hpp"
+#include "persist/recovery.hpp"
+#include "persist/rocksdb/rocksdb_store.hpp"
 #include "transport/server.hpp"
 #include "transport/shard_pool.hpp"
 #include "transport/signals.hpp"
@@ -34,16 +37,63 @@ void prepare_data_dir(const app::config& cfg) {
     }
 }
 
+/// Opens the store the config names; nullptr (after logging why) when it cannot be used.
+std::unique_ptr<persist::store> open_store(const app::config& cfg) {
+    if (cfg.persistence == app::persistence_backend::memory) {
+        spdlog::warn("persistence = \"memory\": sessions and retained messages do not survive a restart");
+        return std::make_unique<persist::memory_store>();
+    }
+    persist::rocksdb_options o;
+    o.dir = cfg.data_dir / "db";
+    auto opened = persist::rocksdb_store::open(o);
+    if (!opened) {
+        spdlog::critical("{}", opened.error().message);
+        std::cerr << "thinggate: " << opened.error().message << "\n";
+        return nullptr;
+    }
+    spdlog::info("data dir {} (schema {}, durability {})", o.dir.string(), (*opened)->schema_version(),
+                 persist::to_string(cfg.broker.persistence.durability));
+    return std::move(*opened);
+}
+
+/// Purges what expired while the gateway was down, then loads the rest into the broker.
+bool recover(persist::store& st, broker::broker& b, persist::durability d) {
+    auto purged = persist::purge_expired(st, persist::wall_now(), d);
+    if (!purged) {
+        spdlog::critical("recovery failed: {}", st.describe(purged.error()));
+        return false;
+    }
+    auto loaded = b.recover();
+    if (!loaded) {
+        spdlog::critical("recovery failed: {}", st.describe(loaded.error()));
+        return false;
+    }
+    spdlog::info("recovered {} session(s), {} subscription(s), {} queued and {} in-flight message(s), "
+                 "{} retained message(s), {} pending will(s); purged {} expired session(s), {} expired "
+                 "message(s), {} orphan(s)",
+                 loaded->sessions, loaded->subscriptions, loaded->queued, loaded->inflight, loaded->retained,
+                 loaded->wills, purged->sessions, purged->queued_messages + purged->retained_messages,
+                 purged->orphans);
+    return true;
+}
+
 int run(const app::config& cfg) {
     core::init_logging(cfg.log_level);
     for (const auto& w : cfg.warnings) {
         spdlog::warn("{}", w);
     }
     prepare_data_dir(cfg);
+    auto store = open_store(cfg);
+    if (!store) {
+        return exit_startup;
+    }
 
     const unsigned shards = cfg.shards != 0 ? cfg.shards : std::max(1u, std::thread::hardware_concurrency());
     transport::shard_pool pool(shards);
-    broker::broker b(cfg.broker, pool);
+    broker::broker b(cfg.broker, pool, store.get());
+    if (!recover(*store, b, cfg.broker.persistence.durability)) {
+        return exit_startup;
+    }
     transport::server server(b, pool, cfg.listeners);
     pool.start();
     server.start();
@@ -56,6 +106,10 @@ int run(const app::config& cfg) {
     spdlog::info("thinggate ready: {} shard(s), compat profile {}", shards,
                  cfg.broker.compat == broker::compat_profile::aws_iot ? "aws-iot" : "mqtt");
     transport::run_until_signal(server, pool, [] { spdlog::info("SIGHUP: reloading TLS certificates"); });
+    // The shards have stopped: commit what they still held, then close the database (waits for
+    // every queued commit).
+    b.flush_after_stop();
+    store->close();
     spdlog::info("thinggate stopped");
     return EXIT_SUCCESS;
 }

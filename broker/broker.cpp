@@ -26,9 +26,10 @@ std::size_t delivery_bytes(const queued_delivery& d) noexcept {
 
 } // namespace
 
-broker::impl::impl(options o, runtime& r)
+broker::impl::impl(options o, runtime& r, persist::store* st)
     : opts(std::move(o))
     , rt(r)
+    , store(st)
     , shard_states(r.shard_count()) {
     match_opts.hash_matches_parent = opts.compat != compat_profile::aws_iot;
 }
@@ -70,46 +71,36 @@ void broker::impl::open_session(client_machine& c, const std::string& client_id,
         return;
     }
     session_ptr old = it->second;
-    if (clean_start) {
-        // The old session ends [MQTT-3.1.2-4]; its connection (if any) is taken over.
-        auto s = std::make_shared<session>(client_id, ++next_key, me);
-        it->second = s;
-        claims.erase(old.get());
-        claims[s.get()] = 0;
-        lock.unlock();
-        rt.post(old->shard.load(), [this, old] {
-            if (old->client != nullptr) {
-                old->client->kick(mqtt::reason_code::session_taken_over);
-            }
-            end_session(old);
-        });
-        c.on_session_ready(std::move(s), false);
-        return;
-    }
+    // Taken over (resumed, or ended by a clean start [MQTT-3.1.2-4]) on the old session's shard,
+    // which owns its state and its pending writes.
     const std::uint64_t claim = ++next_claim;
     claims[old.get()] = claim;
     lock.unlock();
     c.set_claim(claim);
     shard_states[me].pending_connects[claim] = &c;
-    rt.post(old->shard.load(), [this, old, claim, me] { hand_over(old, claim, me); });
+    rt.post(old->shard.load(), [this, old, claim, me, clean_start] { hand_over(old, claim, me, clean_start); });
 }
 
-void broker::impl::hand_over(session_ptr s, std::uint64_t claim, shard_id target) {
+void broker::impl::hand_over(session_ptr s, std::uint64_t claim, shard_id target, bool clean_start) {
     const shard_id me = rt.current_shard();
     if (s->shard.load() != me) {
         // It moved on before we got here: follow it.
-        rt.post(s->shard.load(), [this, s, claim, target] { hand_over(s, claim, target); });
+        rt.post(s->shard.load(), [this, s, claim, target, clean_start] { hand_over(s, claim, target, clean_start); });
         return;
     }
     if (s->client != nullptr) {
         s->client->kick(mqtt::reason_code::session_taken_over); // detaches; will handling runs
     }
-    if (!s->ended) {
+    if (clean_start) {
+        end_session(s); // the claimant starts a new session when it sees this one ended
+    } else if (!s->ended) {
         // Resumed: a delayed will is not sent [MQTT-3.1.3-9].
         ++s->generation;
         s->pending_will.reset();
         s->shard.store(target);
     }
+    // This shard's writes for the session go to the store before the next shard's.
+    flush_here();
     rt.post(target, [this, s, claim] { finish_hand_over(s, claim); });
 }
 
@@ -137,30 +128,46 @@ void broker::impl::finish_hand_over(session_ptr s, std::uint64_t claim) {
 }
 
 void broker::impl::on_detached(const session_ptr& s) {
-    const std::uint64_t gen = ++s->generation;
-    const shard_id me = rt.current_shard();
-    if (s->expiry_interval == 0 || shutting_down.load()) {
-        if (s->expiry_interval == 0) {
-            end_session(s);
-        }
+    if (s->expiry_interval == 0) {
+        ++s->generation;
+        end_session(s);
         return;
     }
-    if (s->pending_will) {
-        const std::uint32_t delay = s->pending_will->props.will_delay_interval.value_or(0);
-        if (delay < s->expiry_interval) {
-            rt.post_after(me, std::chrono::seconds(delay), [this, s, gen] {
-                if (s->shard.load() != rt.current_shard()) {
-                    return; // moved (resumed elsewhere): not ours to read, and the will was dropped
-                }
-                if (s->generation == gen && !s->ended && s->pending_will) {
-                    auto w = std::move(*s->pending_will);
-                    s->pending_will.reset();
-                    publish_will(w, s->key);
-                }
-            });
-        }
+    s->disconnected_at = persist::wall_now();
+    if (store != nullptr && s->durable.load()) {
+        write_session(*s, s->disconnected_at, s->pending_will);
     }
-    rt.post_after(me, std::chrono::seconds(s->expiry_interval), [this, s, gen] {
+    if (shutting_down.load()) {
+        ++s->generation;
+        return; // the session is kept (in the store); no timers during shutdown
+    }
+    std::optional<std::chrono::milliseconds> will_left;
+    if (s->pending_will) {
+        will_left = std::chrono::seconds(s->pending_will->props.will_delay_interval.value_or(0));
+    }
+    arm_offline_timers(s, std::chrono::seconds(s->expiry_interval), will_left);
+}
+
+void broker::impl::arm_offline_timers(const session_ptr& s, std::chrono::milliseconds expiry_left,
+                                      std::optional<std::chrono::milliseconds> will_left) {
+    const std::uint64_t gen = ++s->generation;
+    const shard_id me = s->shard.load();
+    if (will_left && *will_left < expiry_left) {
+        rt.post_after(me, *will_left, [this, s, gen] {
+            if (s->shard.load() != rt.current_shard()) {
+                return; // moved (resumed elsewhere): not ours to read, and the will was dropped
+            }
+            if (s->generation == gen && !s->ended && s->pending_will) {
+                auto w = std::move(*s->pending_will);
+                s->pending_will.reset();
+                if (store != nullptr && s->stored) {
+                    write_session(*s, s->disconnected_at, std::nullopt);
+                }
+                publish_will(w, s->key);
+            }
+        });
+    }
+    rt.post_after(me, expiry_left, [this, s, gen] {
         if (s->shard.load() != rt.current_shard()) {
             return; // moved: its new shard owns its expiry
         }
@@ -184,6 +191,11 @@ void broker::impl::end_session(const session_ptr& s) {
         }
         claims.erase(s.get());
     }
+    if (store != nullptr && s->stored) {
+        batch_here().erase_client(s->client_id);
+        s->stored = false;
+    }
+    s->durable.store(false);
     {
         std::unique_lock lock(subs_mutex);
         for (const auto& [full, sub] : s->subscriptions) {
@@ -195,8 +207,9 @@ void broker::impl::end_session(const session_ptr& s) {
     }
     s->subscriptions.clear();
     dropped += s->queue.size();
-    s->queue.clear();
-    s->queued_bytes = 0;
+    while (!s->queue.empty()) {
+        pop_queued(*s);
+    }
     s->inflight.clear();
     if (s->pending_will) {
         auto w = std::move(*s->pending_will);
@@ -240,12 +253,9 @@ bool broker::impl::unsubscribe(const session_ptr& s, std::string_view full_filte
 
 // ---------------------------------------------------------------- routing
 
-void broker::impl::route(const message_ptr& m) {
+route_result broker::impl::route(const message_ptr& m) {
     ++messages_in;
-    if (m->retain && opts.lim.retain_available) {
-        std::unique_lock lock(retained_mutex);
-        retained.set(m);
-    }
+    route_result result;
 
     // Scratch space reused per thread: no allocation per publish in steady state but the
     // per-shard task lists that travel with the posts.
@@ -301,6 +311,91 @@ void broker::impl::route(const message_ptr& m) {
                     add(pick->first, pick->second);
                 });
     }
+    const bool qos0 = m->qos == mqtt::qos::at_most_once;
+    if (!qos0 && opts.lim.overflow == queue_overflow::refuse) {
+        // All or nothing: a message some session cannot queue goes to nobody, and the publisher
+        // hears 0x97 and may try again later without duplicating it for the others.
+        const std::size_t bytes = m->payload.size() + m->topic.size();
+        for (const auto& t : targets) {
+            if (t.qos != mqtt::qos::at_most_once && queue_full(*t.s, bytes)) {
+                ++refused;
+                spdlog::debug("publish to {} refused: the queue of session {} is full", m->topic, t.s->client_id);
+                result.refused = true;
+                return result;
+            }
+        }
+    }
+    if (m->retain && opts.lim.retain_available) {
+        {
+            std::unique_lock lock(retained_mutex);
+            retained.set(m);
+        }
+        if (store != nullptr) {
+            if (m->payload.empty()) {
+                batch_here().erase_retained(m->topic);
+            } else {
+                batch_here().put_retained(to_record(*m));
+            }
+            result.stored = true;
+        }
+    }
+    if (targets.empty()) {
+        return result;
+    }
+    if (store != nullptr && !qos0) {
+        // Store, then forward: a QoS 1/2 delivery to a durable session is written as a queued
+        // record in this shard's batch and forwarded when that commits, so one commit holds the
+        // message for every session with the publisher's QoS 2 packet id, and a later write of
+        // the receiving shard (sent, acknowledged) can never overtake it.
+        thread_local std::vector<route_target> stored;
+        stored.clear();
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            auto& t = targets[i];
+            if (t.qos == mqtt::qos::at_most_once || !t.s->durable.load(std::memory_order_acquire)) {
+                if (kept != i) {
+                    targets[kept] = std::move(t); // never a self-move: that would empty the ids
+                }
+                ++kept;
+                continue;
+            }
+            t.seq = t.s->next_seq.fetch_add(1, std::memory_order_relaxed);
+            persist::queued_record r;
+            r.client_id = t.s->client_id;
+            r.seq = t.seq;
+            r.d.qos = t.qos;
+            r.d.retain = t.retain;
+            r.d.subscription_ids = t.subscription_ids;
+            r.d.msg = to_record(*m);
+            batch_here().put(r);
+            stored.push_back(std::move(t));
+        }
+        targets.resize(kept);
+        if (!stored.empty()) {
+            result.stored = true;
+            after_commit([this, m, list = std::move(stored)](boost::system::error_code ec) mutable {
+                if (ec) {
+                    dropped += list.size(); // the publisher hears 0x97
+                    return;
+                }
+                post_deliveries(m, list);
+            });
+            stored = {};
+        }
+    }
+    post_deliveries(m, targets);
+    return result;
+}
+
+bool broker::impl::queue_full(const session& s, std::size_t bytes) const noexcept {
+    const auto& lim = opts.lim;
+    return (lim.max_queued_messages != 0 && s.queued_count.load(std::memory_order_relaxed) >= lim.max_queued_messages) ||
+           (lim.max_queued_bytes != 0 && s.queued_bytes.load(std::memory_order_relaxed) + bytes > lim.max_queued_bytes) ||
+           (lim.max_total_queued_messages != 0 && total_queued_messages.load(std::memory_order_relaxed) >= lim.max_total_queued_messages) ||
+           (lim.max_total_queued_bytes != 0 && total_queued_bytes.load(std::memory_order_relaxed) + bytes > lim.max_total_queued_bytes);
+}
+
+void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_target>& targets) {
     if (targets.empty()) {
         return;
     }
@@ -322,6 +417,7 @@ void broker::impl::route(const message_ptr& m) {
         });
         per_shard[i] = {};
     }
+    targets.clear();
 }
 
 void broker::impl::deliver(route_target t, const message_ptr& m) {
@@ -332,13 +428,16 @@ void broker::impl::deliver(route_target t, const message_ptr& m) {
         return;
     }
     if (s.ended) {
-        return;
+        return; // its records went with it (or are orphans the next start-up removes)
     }
     if (m->expired(rt.now())) {
         ++dropped;
+        if (t.seq != 0 && store != nullptr) {
+            batch_here().erase_queued(s.client_id, t.seq);
+        }
         return;
     }
-    queued_delivery d{m, t.qos, t.retain, std::move(t.subscription_ids)};
+    queued_delivery d{m, t.qos, t.retain, std::move(t.subscription_ids), t.seq};
     if (s.client != nullptr) {
         s.client->deliver(std::move(d));
         return;
@@ -351,16 +450,53 @@ void broker::impl::deliver(route_target t, const message_ptr& m) {
 }
 
 void broker::impl::enqueue(session& s, queued_delivery d) {
-    const auto& lim = opts.lim;
     const std::size_t bytes = delivery_bytes(d);
-    if ((lim.max_queued_messages != 0 && s.queue.size() >= lim.max_queued_messages) ||
-        (lim.max_queued_bytes != 0 && s.queued_bytes + bytes > lim.max_queued_bytes)) {
-        ++dropped;
-        spdlog::debug("session {}: queue full ({} messages), message to {} dropped", s.client_id, s.queue.size(), d.msg->topic);
-        return;
+    const bool writes = store != nullptr && s.durable.load();
+    if (queue_full(s, bytes)) {
+        if (opts.lim.overflow == queue_overflow::drop_oldest && !s.queue.empty()) {
+            queued_delivery old = pop_queued(s);
+            ++dropped;
+            spdlog::debug("session {}: queue full, oldest message (to {}) dropped", s.client_id, old.msg->topic);
+            if (old.seq != 0 && store != nullptr) {
+                batch_here().erase_queued(s.client_id, old.seq);
+            }
+        }
+        if (queue_full(s, bytes)) {
+            ++dropped;
+            spdlog::debug("session {}: queue full ({} messages), message to {} dropped", s.client_id, s.queue.size(),
+                          d.msg->topic);
+            if (d.seq != 0 && store != nullptr) {
+                batch_here().erase_queued(s.client_id, d.seq);
+            }
+            return;
+        }
     }
-    s.queued_bytes += bytes;
+    if (writes && d.seq == 0 && d.qos != mqtt::qos::at_most_once) {
+        d.seq = s.next_seq.fetch_add(1, std::memory_order_relaxed);
+        persist::queued_record r;
+        r.client_id = s.client_id;
+        r.seq = d.seq;
+        r.d = to_record(d);
+        batch_here().put(r);
+    }
+    s.queued_count.fetch_add(1, std::memory_order_relaxed);
+    s.queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    total_queued_messages.fetch_add(1, std::memory_order_relaxed);
+    total_queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
     s.queue.push_back(std::move(d));
+}
+
+queued_delivery broker::impl::pop_queued(session& s) {
+    queued_delivery d = std::move(s.queue.front());
+    s.queue.pop_front();
+    const std::size_t bytes = delivery_bytes(d);
+    s.queued_count.fetch_sub(1, std::memory_order_relaxed);
+    s.queued_bytes.fetch_sub(std::min<std::uint64_t>(bytes, s.queued_bytes.load(std::memory_order_relaxed)),
+                             std::memory_order_relaxed);
+    total_queued_messages.fetch_sub(1, std::memory_order_relaxed);
+    total_queued_bytes.fetch_sub(std::min<std::uint64_t>(bytes, total_queued_bytes.load(std::memory_order_relaxed)),
+                                 std::memory_order_relaxed);
+    return d;
 }
 
 void broker::impl::publish_will(const mqtt::will_message& w, std::uint64_t origin) {
@@ -383,8 +519,8 @@ void broker::impl::publish_will(const mqtt::will_message& w, std::uint64_t origi
 
 // ---------------------------------------------------------------- public facade
 
-broker::broker(options opts, runtime& rt)
-    : impl_(std::make_unique<impl>(std::move(opts), rt)) {}
+broker::broker(options opts, runtime& rt, persist::store* store)
+    : impl_(std::make_unique<impl>(std::move(opts), rt, store)) {}
 
 broker::~broker() = default;
 
@@ -420,8 +556,15 @@ broker_stats broker::stats() const {
     s.messages_in = impl_->messages_in.load();
     s.messages_out = impl_->messages_out.load();
     s.dropped = impl_->dropped.load();
+    s.refused = impl_->refused.load();
+    s.queued = impl_->total_queued_messages.load();
+    s.commit_failures = impl_->commit_failures.load();
     return s;
 }
+
+boost::system::result<recovery_stats> broker::recover() { return impl_->recover(); }
+
+void broker::flush_after_stop() { impl_->flush_all_after_stop(); }
 
 void broker::start() {
     // Sweep expired retained messages once a minute on shard 0.
@@ -439,6 +582,22 @@ void broker::start() {
         }
     };
     impl_->rt.post_after(0, std::chrono::seconds(60), sweeper{impl_.get()});
+
+    if (impl_->store != nullptr) {
+        // The liveness mark: a session connected when the process dies counts as disconnected at
+        // the last one (docs/persistence.md).
+        struct heartbeat {
+            impl* b;
+            void operator()() const {
+                if (b->shutting_down.load()) {
+                    return;
+                }
+                b->batch_here().put_heartbeat(persist::wall_now());
+                b->rt.post_after(0, std::chrono::milliseconds(b->opts.persistence.heartbeat_interval_ms), heartbeat{b});
+            }
+        };
+        impl_->rt.post(0, heartbeat{impl_.get()});
+    }
 }
 
 void broker::begin_shutdown() noexcept { impl_->shutting_down = true; }

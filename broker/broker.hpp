@@ -10,8 +10,14 @@
 #include <cstdint>
 #include <memory>
 
+#include <boost/system/result.hpp>
+
 #include "broker/options.hpp"
 #include "broker/runtime.hpp"
+
+namespace thinggate::persist {
+class store;
+}
 
 namespace thinggate::broker {
 
@@ -23,11 +29,27 @@ struct broker_stats {
     std::uint64_t messages_in = 0;       ///< PUBLISH received
     std::uint64_t messages_out = 0;      ///< PUBLISH sent
     std::uint64_t dropped = 0;           ///< deliveries dropped (queue full, slow consumer QoS 0, expired)
+    std::uint64_t refused = 0;           ///< publishes refused with 0x97 (queue_overflow = refuse)
+    std::uint64_t queued = 0;            ///< messages queued over all sessions
+    std::uint64_t commit_failures = 0;   ///< store commits that failed (disk full, I/O error)
+};
+
+/// What recover() restored.
+struct recovery_stats {
+    std::uint64_t sessions = 0;
+    std::uint64_t subscriptions = 0;
+    std::uint64_t queued = 0;
+    std::uint64_t inflight = 0;
+    std::uint64_t qos2_in = 0;
+    std::uint64_t retained = 0;
+    std::uint64_t wills = 0; ///< wills pending (published when their delay ends or at once)
 };
 
 class broker {
 public:
-    broker(options opts, runtime& rt);
+    /// `store`: where sessions, queues and retained messages are written (outlives the broker);
+    /// nullptr = nothing is persisted.
+    broker(options opts, runtime& rt, persist::store* store = nullptr);
     ~broker();
     broker(const broker&) = delete;
     broker& operator=(const broker&) = delete;
@@ -40,6 +62,14 @@ public:
     void release_connection() noexcept;
 
     broker_stats stats() const;
+
+    /// Restores sessions, subscriptions, queued and in-flight messages and retained messages from
+    /// the store, re-arming expiry and will-delay timers. Call once, before the shards run and
+    /// before start(); the store should have been purged (persist::purge_expired) first.
+    boost::system::result<recovery_stats> recover();
+
+    /// After the shards stopped: commits the writes they still held (the last loop turn).
+    void flush_after_stop();
 
     /// Starts the periodic sweeps (expired sessions and retained messages). Call once, after the
     /// runtime's shards are running.

@@ -11,10 +11,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
 #include "broker/broker.hpp"
 #include "broker/retained_store.hpp"
 #include "broker/session.hpp"
 #include "broker/subscription_index.hpp"
+#include "persist/store.hpp"
 
 namespace thinggate::broker {
 
@@ -29,19 +33,38 @@ struct route_target {
     mqtt::qos qos = mqtt::qos::at_most_once;
     bool retain = false;
     std::vector<std::uint32_t> subscription_ids;
+    std::uint64_t seq = 0; ///< stored as a queued record under this key (0 = not stored)
 };
+
+/// What routing decided about a PUBLISH, for the publisher's acknowledgement.
+struct route_result {
+    bool stored = false;  ///< something was written to the shard's batch (ack after its commit)
+    bool refused = false; ///< queue_overflow::refuse hit: nothing was delivered (0x97)
+};
+
+using commit_callback = std::function<void(boost::system::error_code)>;
 
 /// State a shard keeps for itself (touched only on that shard's thread).
 struct shard_state {
     /// Connections waiting for their session to be handed over from another shard, by claim.
     std::unordered_map<std::uint64_t, client_machine*> pending_connects;
+
+    // --- persistence (see durable.cpp): one write batch per event-loop turn (group commit) ---
+    persist::write_batch batch;                 ///< writes of the open batch
+    std::vector<commit_callback> on_commit;     ///< run on this shard, in order, once it commits
+    std::uint64_t open_ticket = 1;              ///< number of the open batch
+    bool flush_posted = false;                  ///< a flush task for the open batch is queued
+    std::uint64_t backlog_bytes = 0;            ///< handed to the store, not yet completed
+    std::vector<std::weak_ptr<client_machine*>> backlog_waiters; ///< publishers paused on backlog
+    std::chrono::steady_clock::time_point last_error_log{};
 };
 
 struct broker::impl {
-    impl(options o, runtime& r);
+    impl(options o, runtime& r, persist::store* st);
 
     options opts;
     runtime& rt;
+    persist::store* store; ///< nullptr: nothing is persisted (every session lives in memory only)
     mqtt::match_options match_opts;
 
     std::atomic<std::uint64_t> connections{0};
@@ -51,6 +74,10 @@ struct broker::impl {
     std::atomic<std::uint64_t> next_key{0};
     std::atomic<std::uint64_t> next_claim{0};
     std::atomic<std::uint64_t> subscription_count{0};
+    std::atomic<std::uint64_t> total_queued_messages{0};
+    std::atomic<std::uint64_t> total_queued_bytes{0};
+    std::atomic<std::uint64_t> refused{0};
+    std::atomic<std::uint64_t> commit_failures{0};
     std::atomic<bool> shutting_down{false};
 
     std::mutex sessions_mutex;
@@ -74,7 +101,7 @@ struct broker::impl {
     /// c.on_session_ready(...) now (session local or new) or later on this shard (handover).
     void open_session(client_machine& c, const std::string& client_id, bool clean_start);
     /// On the old session's shard: kick its connection, move it to `target`, hand it to the claimant.
-    void hand_over(session_ptr s, std::uint64_t claim, shard_id target);
+    void hand_over(session_ptr s, std::uint64_t claim, shard_id target, bool clean_start);
     void finish_hand_over(session_ptr s, std::uint64_t claim);
     /// A connection left its session (on the session's shard): wills, expiry.
     void on_detached(const session_ptr& s);
@@ -87,13 +114,48 @@ struct broker::impl {
     bool unsubscribe(const session_ptr& s, std::string_view full_filter);
 
     // --- routing ---
-    /// Routes one PUBLISH (any shard): retained store, matching, one post per target shard.
-    void route(const message_ptr& m);
+    /// Routes one PUBLISH (on a shard): retained store, matching, one post per target shard.
+    /// QoS 1/2 deliveries to durable sessions are first written as queued records in this shard's
+    /// batch (with the retained update) and forwarded once it commits.
+    route_result route(const message_ptr& m);
+    /// Posts deliveries to their sessions' shards, one post per shard.
+    void post_deliveries(const message_ptr& m, std::vector<route_target>& targets);
+    /// True when one more message of `bytes` would exceed the session's or the total queue limits.
+    bool queue_full(const session& s, std::size_t bytes) const noexcept;
     /// Delivers on the session's shard (re-posts if the session moved).
     void deliver(route_target t, const message_ptr& m);
     void enqueue(session& s, queued_delivery d);
     /// Publishes a will (or a delayed will) as a normal message.
     void publish_will(const mqtt::will_message& w, std::uint64_t origin);
+    /// Removes the front of s.queue (bookkeeping and its record).
+    queued_delivery pop_queued(session& s);
+    /// Arms the will-delay and expiry timers of an offline session (times from now).
+    void arm_offline_timers(const session_ptr& s, std::chrono::milliseconds expiry_left,
+                            std::optional<std::chrono::milliseconds> will_left);
+
+    // --- persistence (durable.cpp); all on the calling shard ---
+    /// The calling shard's open batch; schedules its flush at the end of this loop turn.
+    persist::write_batch& batch_here();
+    /// Runs `cb` on this shard once the open batch has committed; returns the batch's ticket.
+    std::uint64_t after_commit(commit_callback cb);
+    /// The ticket of the calling shard's open batch.
+    std::uint64_t open_ticket_here() const;
+    /// Hands the calling shard's batch to the store now (end of a loop turn, or before a session
+    /// leaves this shard so that its writes stay ordered before the next shard's).
+    void flush_here();
+    bool over_backlog_here() const;
+    void wait_backlog_here(std::weak_ptr<client_machine*> c);
+    /// Writes (or rewrites) the session record.
+    void write_session(session& s, std::optional<persist::wall_time> disconnected_at,
+                       const std::optional<mqtt::will_message>& will);
+    /// Record of a delivery for the store.
+    persist::delivery_record to_record(const queued_delivery& d) const;
+    persist::message_record to_record(const message& m) const;
+    message_ptr from_record(persist::message_record&& r) const;
+    /// Commits what the shards still hold (after the shards stopped).
+    void flush_all_after_stop();
+    /// Start-up: loads the store's state (before the shards run).
+    boost::system::result<recovery_stats> recover();
 };
 
 } // namespace thinggate::broker

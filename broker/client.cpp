@@ -80,7 +80,7 @@ void client_machine::commit_input(std::size_t n) {
 }
 
 void client_machine::process_input() {
-    while (!closing_ && !paused_ && in_begin_ < in_end_) {
+    while (!closing_ && !stalled() && in_begin_ < in_end_) {
         mqtt::frame_header h;
         const std::span<const std::uint8_t> avail{in_.data() + in_begin_, in_end_ - in_begin_};
         auto status = mqtt::parse_frame(avail, b_.opts.lim.max_packet_size, h);
@@ -230,7 +230,8 @@ void client_machine::on_connect(mqtt::connect& p) {
 
     state_ = state::awaiting_session;
     paused_ = true; // packets after CONNECT wait until the session is ours
-    b_.open_session(*this, client_id_, p.clean_start);
+    clean_start_ = p.clean_start;
+    b_.open_session(*this, client_id_, clean_start_);
 }
 
 void client_machine::on_session_ready(session_ptr s, bool present) {
@@ -243,7 +244,7 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
         return;
     }
     if (!s) {
-        b_.open_session(*this, client_id_, false);
+        b_.open_session(*this, client_id_, clean_start_);
         return;
     }
     session_ = std::move(s);
@@ -254,6 +255,23 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
     ss.pending_will.reset(); // resumed in time: the delayed will is not sent [MQTT-3.1.3-9]
     ss.version = version_;
     ss.expiry_interval = session_expiry_;
+    // A session with an expiry is written to the store; CONNACK waits for that write, so a
+    // client told "session present" after a crash finds its session.
+    bool wrote = false;
+    if (b_.store != nullptr) {
+        if (session_expiry_ > 0) {
+            ss.durable.store(true);
+            ss.disconnected_at.reset();
+            b_.write_session(ss, std::nullopt, will_);
+            wrote = true;
+        } else if (ss.stored) {
+            // Resumed as a session that ends with this connection: nothing of it is kept.
+            b_.batch_here().erase_client(ss.client_id);
+            ss.stored = false;
+            ss.durable.store(false);
+            wrote = true;
+        }
+    }
 
     const auto& lim = b_.opts.lim;
     mqtt::connack ack;
@@ -290,7 +308,11 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
         pr.session_expiry_interval = session_expiry_;
         pr.server_keep_alive = keep_alive_;
     }
-    send(ack);
+    if (wrote) {
+        send_after_commit(ack, held_kind::connack);
+    } else {
+        send(ack);
+    }
     state_ = state::connected;
     io_.read_timeout_changed();
     spdlog::debug("{}: client {} connected (v{}, session present {})", info_.remote_address, client_id_,
@@ -302,7 +324,7 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
     pump_queue();
     paused_ = false;
     process_input();
-    if (!paused_ && !closing_) {
+    if (!stalled() && !closing_) {
         io_.resume_input();
     }
 }
@@ -397,13 +419,57 @@ void client_machine::on_publish(mqtt::publish& p) {
     p.props.subscription_identifiers.clear();
     m->props = std::move(p.props);
     const auto qos = m->qos;
-    b_.route(m);
+    const route_result routed = b_.route(m);
 
-    if (qos == mqtt::qos::at_least_once) {
-        send(mqtt::puback{p.packet_id, mqtt::reason_code::success, {}});
-    } else if (qos == mqtt::qos::exactly_once) {
+    if (routed.refused) {
+        // queue_overflow = refuse: delivered to nobody. 3.1.1 has no way to say it in a PUBACK.
+        if (v5()) {
+            ack_reason_for(mqtt::reason_code::quota_exceeded);
+        } else if (qos != mqtt::qos::at_most_once) {
+            ack_reason_for(mqtt::reason_code::success);
+        }
+        return;
+    }
+    // The acknowledgement rule: PUBACK/PUBREC only once everything this PUBLISH wrote (queued
+    // records of durable sessions, the retained message, the QoS 2 packet id) has committed.
+    bool stored = routed.stored;
+    if (qos == mqtt::qos::exactly_once) {
         session_->incoming_qos2.insert(p.packet_id);
-        send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
+        if (writes()) {
+            b_.batch_here().put(persist::qos2_in_record{client_id_, p.packet_id});
+            stored = true;
+        }
+    }
+    if (qos == mqtt::qos::at_least_once) {
+        mqtt::puback ack{p.packet_id, mqtt::reason_code::success, {}};
+        if (stored || !held_.empty()) {
+            send_after_commit(ack, held_kind::puback, p.packet_id);
+        } else {
+            send(ack);
+        }
+    } else if (qos == mqtt::qos::exactly_once) {
+        mqtt::pubrec ack{p.packet_id, mqtt::reason_code::success, {}};
+        if (stored || !held_.empty()) {
+            send_after_commit(ack, held_kind::pubrec, p.packet_id);
+        } else {
+            send(ack);
+        }
+    }
+    if (b_.over_backlog_here()) {
+        // The store is behind: stop reading this publisher until it catches up.
+        store_paused_ = true;
+        b_.wait_backlog_here(alive_);
+    }
+}
+
+void client_machine::resume_after_backlog() {
+    store_paused_ = false;
+    if (closing_ || state_ != state::connected) {
+        return;
+    }
+    process_input();
+    if (!stalled() && !closing_) {
+        io_.resume_input();
     }
 }
 
@@ -450,14 +516,22 @@ void client_machine::resume_after_throttle() {
     }
     paused_ = false;
     process_input();
-    if (!paused_ && !closing_) {
+    if (!stalled() && !closing_) {
         io_.resume_input();
     }
 }
 
 void client_machine::on_pubrel(const mqtt::pubrel& p) {
     const bool known = session_->incoming_qos2.erase(p.packet_id) > 0;
-    send(mqtt::pubcomp{p.packet_id, known ? mqtt::reason_code::success : mqtt::reason_code::packet_identifier_not_found, {}});
+    mqtt::pubcomp ack{p.packet_id, known ? mqtt::reason_code::success : mqtt::reason_code::packet_identifier_not_found, {}};
+    if (known && writes()) {
+        // PUBCOMP once the id is gone from the store too: a stale id would swallow the next
+        // message that reuses it.
+        b_.batch_here().erase_qos2_in(client_id_, p.packet_id);
+        send_after_commit(ack, held_kind::control);
+    } else {
+        send(ack);
+    }
 }
 
 // ---------------------------------------------------------------- acknowledgements of our PUBLISH
@@ -466,6 +540,9 @@ void client_machine::on_puback(const mqtt::puback& p) {
     auto& inflight = session_->inflight;
     auto it = inflight.find(p.packet_id);
     if (it != inflight.end() && it->second.st == inflight_delivery::state::wait_puback) {
+        if (writes()) {
+            b_.batch_here().erase_inflight(client_id_, it->second.seq);
+        }
         inflight.erase(it);
         pump_queue();
     }
@@ -481,12 +558,24 @@ void client_machine::on_pubrec(const mqtt::pubrec& p) {
         return;
     }
     if (mqtt::is_failure(p.reason)) {
+        if (writes()) {
+            b_.batch_here().erase_inflight(client_id_, it->second.seq);
+        }
         inflight.erase(it); // the receiver refused it: done [MQTT-4.3.3-4]
         pump_queue();
         return;
     }
     it->second.st = inflight_delivery::state::wait_pubcomp;
     it->second.d.msg.reset(); // the payload is no longer needed
+    if (writes()) {
+        persist::inflight_record r;
+        r.client_id = client_id_;
+        r.seq = it->second.seq;
+        r.packet_id = p.packet_id;
+        r.state = persist::inflight_state::wait_pubcomp;
+        r.d.qos = it->second.d.qos;
+        b_.batch_here().put(r);
+    }
     send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}});
 }
 
@@ -494,6 +583,9 @@ void client_machine::on_pubcomp(const mqtt::pubcomp& p) {
     auto& inflight = session_->inflight;
     auto it = inflight.find(p.packet_id);
     if (it != inflight.end() && it->second.st == inflight_delivery::state::wait_pubcomp) {
+        if (writes()) {
+            b_.batch_here().erase_inflight(client_id_, it->second.seq);
+        }
         inflight.erase(it);
         pump_queue();
     }
@@ -521,6 +613,7 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
         std::uint32_t sub_id;
     };
     std::vector<retained_request> send_retained;
+    bool stored = false;
 
     std::size_t index = 0;
     for (auto& e : p.entries) {
@@ -542,6 +635,10 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
         } else {
             e.options.max_qos = min_qos(e.options.max_qos, lim.maximum_qos);
             const bool added = b_.subscribe(session_, e.filter, session_subscription{e.options, sub_id});
+            if (writes()) {
+                b_.batch_here().put(persist::subscription_record{client_id_, e.filter, e.options, sub_id});
+                stored = true;
+            }
             rc = static_cast<mqtt::reason_code>(e.options.max_qos);
             // Retained messages: not for shared subscriptions [MQTT-3.8.4-...], per Retain Handling.
             const auto rh = e.options.retain_handling;
@@ -553,7 +650,11 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
         }
         ack.reasons.push_back(rc);
     }
-    send(ack);
+    if (stored) {
+        send_after_commit(ack, held_kind::control); // SUBACK once the subscriptions are kept
+    } else {
+        send(ack);
+    }
 
     const auto now = b_.rt.now();
     for (const auto& r : send_retained) {
@@ -575,13 +676,22 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
 void client_machine::on_unsubscribe(const mqtt::unsubscribe& p) {
     mqtt::unsuback ack;
     ack.packet_id = p.packet_id;
+    bool stored = false;
     for (const auto& f : p.filters) {
         const bool existed = b_.unsubscribe(session_, f);
+        if (existed && writes()) {
+            b_.batch_here().erase_subscription(client_id_, f);
+            stored = true;
+        }
         if (v5()) {
             ack.reasons.push_back(existed ? mqtt::reason_code::success : mqtt::reason_code::no_subscription_existed);
         }
     }
-    send(ack);
+    if (stored) {
+        send_after_commit(ack, held_kind::control);
+    } else {
+        send(ack);
+    }
 }
 
 void client_machine::on_pingreq() { send(mqtt::pingresp{}); }
@@ -634,8 +744,32 @@ void client_machine::send_inflight(queued_delivery d) {
     entry.d = std::move(d);
     entry.st = entry.d.qos == mqtt::qos::at_least_once ? inflight_delivery::state::wait_puback
                                                        : inflight_delivery::state::wait_pubrec;
-    entry.seq = s.next_seq++;
+    if (entry.d.seq == 0) {
+        entry.d.seq = s.next_seq.fetch_add(1, std::memory_order_relaxed);
+    }
+    entry.seq = entry.d.seq;
+    if (!writes()) {
+        send_publish(entry.d, pid, false);
+        return;
+    }
+    // Queued -> in flight in one batch, under the same key.
+    auto& batch = b_.batch_here();
+    batch.erase_queued(client_id_, entry.seq);
+    persist::inflight_record r;
+    r.client_id = client_id_;
+    r.seq = entry.seq;
+    r.packet_id = pid;
+    r.state = entry.d.qos == mqtt::qos::at_least_once ? persist::inflight_state::wait_puback
+                                                      : persist::inflight_state::wait_pubrec;
+    r.d = b_.to_record(entry.d);
+    batch.put(r);
+    if (entry.d.qos == mqtt::qos::exactly_once) {
+        // Exactly once: the packet id must be known to the store before the receiver sees it, or
+        // a restart would send the message again as a new one.
+        held_barrier_ = true;
+    }
     send_publish(entry.d, pid, false);
+    held_barrier_ = false;
 }
 
 void client_machine::pump_queue() {
@@ -649,11 +783,12 @@ void client_machine::pump_queue() {
         if (front.qos != mqtt::qos::at_most_once && s.inflight.size() >= out_window_) {
             return;
         }
-        queued_delivery d = std::move(front);
-        s.queue.pop_front();
-        s.queued_bytes -= std::min<std::uint64_t>(s.queued_bytes, d.msg->payload.size() + d.msg->topic.size());
+        queued_delivery d = b_.pop_queued(s);
         if (d.msg->expired(now)) {
             ++b_.dropped;
+            if (d.seq != 0 && writes()) {
+                b_.batch_here().erase_queued(client_id_, d.seq);
+            }
             continue;
         }
         if (d.qos == mqtt::qos::at_most_once) {
@@ -740,16 +875,25 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
             out_aliases_.erase(m.topic); // the client never learnt it
         }
         if (packet_id != 0) {
-            session_->inflight.erase(packet_id);
+            auto it = session_->inflight.find(packet_id);
+            if (it != session_->inflight.end()) {
+                if (writes()) {
+                    b_.batch_here().erase_inflight(client_id_, it->second.seq);
+                }
+                session_->inflight.erase(it);
+            }
         }
         return;
     }
     f.body = m.payload;
     f.keep = d.msg;
-    out_bytes_ += f.size();
-    out_.push_back(std::move(f));
     ++b_.messages_out;
-    io_.wake_writer();
+    if (held_barrier_) {
+        held_.push_back(held_frame{std::move(f), register_commit_wait(), held_kind::plain, 0});
+        out_bytes_ += held_.back().f.size();
+        return;
+    }
+    push_frame(std::move(f));
 }
 
 // ---------------------------------------------------------------- output, errors, close
@@ -757,9 +901,90 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
 void client_machine::send(const mqtt::packet& p) {
     out_frame f;
     mqtt::encode(p, version_, f.head);
+    push_frame(std::move(f));
+}
+
+void client_machine::push_frame(out_frame&& f) {
     out_bytes_ += f.size();
+    if (!held_.empty()) {
+        held_.push_back(held_frame{std::move(f), 0, held_kind::plain, 0}); // keeps the order
+        return;
+    }
     out_.push_back(std::move(f));
     io_.wake_writer();
+}
+
+bool client_machine::writes() const noexcept {
+    return b_.store != nullptr && session_ && session_->durable.load(std::memory_order_relaxed);
+}
+
+std::uint64_t client_machine::register_commit_wait() {
+    const std::uint64_t ticket = b_.open_ticket_here();
+    if (registered_ticket_ != ticket) {
+        registered_ticket_ = ticket;
+        std::weak_ptr<client_machine*> alive = alive_;
+        b_.after_commit([alive, ticket](boost::system::error_code ec) {
+            if (auto self = alive.lock()) {
+                (*self)->on_commit_done(ticket, ec);
+            }
+        });
+    }
+    return ticket;
+}
+
+void client_machine::send_after_commit(const mqtt::packet& p, held_kind kind, std::uint16_t packet_id) {
+    if (b_.store == nullptr) {
+        send(p);
+        return;
+    }
+    held_frame h;
+    mqtt::encode(p, version_, h.f.head);
+    h.ticket = register_commit_wait();
+    h.kind = kind;
+    h.packet_id = packet_id;
+    out_bytes_ += h.f.size();
+    held_.push_back(std::move(h));
+}
+
+void client_machine::on_commit_done(std::uint64_t ticket, boost::system::error_code ec) {
+    committed_ticket_ = std::max(committed_ticket_, ticket);
+    bool woke = false;
+    while (!held_.empty() && held_.front().ticket <= committed_ticket_) {
+        held_frame h = std::move(held_.front());
+        held_.pop_front();
+        if (ec && h.ticket == ticket && h.kind != held_kind::plain) {
+            out_bytes_ -= std::min(out_bytes_, h.f.size());
+            // The write this answer depends on failed (disk full, I/O error): say so instead.
+            if ((h.kind == held_kind::puback || h.kind == held_kind::pubrec) && v5()) {
+                if (h.kind == held_kind::pubrec && session_) {
+                    session_->incoming_qos2.erase(h.packet_id); // a retry is routed
+                }
+                h.f.head.clear();
+                if (h.kind == held_kind::puback) {
+                    mqtt::encode(mqtt::puback{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
+                } else {
+                    mqtt::encode(mqtt::pubrec{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
+                }
+                out_bytes_ += h.f.size();
+                out_.push_back(std::move(h.f));
+                woke = true;
+                continue;
+            }
+            held_.clear();
+            if (h.kind == held_kind::connack) {
+                state_ = state::awaiting_connect;
+                fail(mqtt::reason_code::server_unavailable);
+            } else {
+                fail(mqtt::reason_code::quota_exceeded);
+            }
+            return;
+        }
+        out_.push_back(std::move(h.f));
+        woke = true;
+    }
+    if (woke) {
+        io_.wake_writer();
+    }
 }
 
 bool client_machine::take_output(std::vector<out_frame>& out) {

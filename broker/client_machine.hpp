@@ -26,7 +26,7 @@ public:
     // transport side (see client.hpp)
     std::span<std::uint8_t> prepare_input(std::size_t min_size);
     void commit_input(std::size_t n);
-    bool input_paused() const noexcept { return paused_ && !closing_; }
+    bool input_paused() const noexcept { return stalled() && !closing_; }
     bool take_output(std::vector<out_frame>& out);
     void output_written(std::size_t n);
     std::chrono::milliseconds read_timeout() const noexcept;
@@ -45,8 +45,25 @@ public:
     void kick(mqtt::reason_code reason);
     std::uint64_t claim() const noexcept { return claim_; }
     void set_claim(std::uint64_t c) noexcept { claim_ = c; }
+    /// The shard's commit backlog fell: read again.
+    void resume_after_backlog();
 
 private:
+    /// What a frame held for a commit is, so a failed commit can change the answer.
+    enum class held_kind : std::uint8_t {
+        plain,   ///< sent as is (waits only to keep the order)
+        puback,  ///< v5: 0x97 on failure; 3.1.1: close
+        pubrec,  ///< as puback; the packet id is forgotten so that a retry is routed
+        connack, ///< CONNACK 0x88 server unavailable on failure, then close
+        control, ///< SUBACK, UNSUBACK, PUBCOMP: DISCONNECT 0x97 on failure
+    };
+    struct held_frame {
+        out_frame f;
+        std::uint64_t ticket = 0; ///< shard batch it waits for (0: only for the frames before it)
+        held_kind kind = held_kind::plain;
+        std::uint16_t packet_id = 0;
+    };
+
     enum class state {
         awaiting_connect,
         awaiting_session,
@@ -70,6 +87,16 @@ private:
     /// exists, DISCONNECT (v5) after, then close. The will is published (abnormal end).
     void fail(mqtt::reason_code rc);
     void send(const mqtt::packet& p);
+    /// Sends `p` once the shard's open batch has committed (without a store: now). Frames sent
+    /// after it wait behind it, so the output keeps its order.
+    void send_after_commit(const mqtt::packet& p, held_kind kind, std::uint16_t packet_id = 0);
+    void push_frame(out_frame&& f);
+    /// Registers for the completion of the shard's open batch (once per batch); its ticket.
+    std::uint64_t register_commit_wait();
+    void on_commit_done(std::uint64_t ticket, boost::system::error_code ec);
+    /// The session's state is written to the store.
+    bool writes() const noexcept;
+    bool stalled() const noexcept { return paused_ || store_paused_; }
     void send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup);
     /// Takes a packet id, records the QoS 1/2 delivery as in flight and sends it.
     void send_inflight(queued_delivery d);
@@ -102,6 +129,7 @@ private:
     std::size_t in_end_ = 0;
     bool paused_ = false;
     bool throttled_ = false;
+    bool store_paused_ = false; ///< the shard's commit backlog is over its limit
     double publish_tokens_ = 0;       ///< token buckets (1 s burst), refilled from the runtime clock
     double publish_byte_tokens_ = 0;
     clock::time_point tokens_at_{};
@@ -110,6 +138,10 @@ private:
 
     // output
     std::deque<out_frame> out_;
+    std::deque<held_frame> held_;       ///< waiting for commits, in output order
+    std::uint64_t committed_ticket_ = 0; ///< highest shard batch known committed
+    std::uint64_t registered_ticket_ = 0; ///< batch whose completion will call on_commit_done
+    bool held_barrier_ = false; ///< the PUBLISH being sent waits for the open batch (QoS 2, stored)
     std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
     std::string scratch_;
     mqtt::publish out_head_; ///< reused head of outgoing PUBLISH packets
@@ -118,6 +150,7 @@ private:
     std::string client_id_;
     std::uint16_t keep_alive_ = 0;
     std::uint32_t session_expiry_ = 0;
+    bool clean_start_ = true;
     std::uint16_t out_window_ = 65535;          ///< client's Receive Maximum (capped)
     std::uint32_t out_max_packet_ = mqtt::max_remaining_length + 5;
     std::uint16_t out_alias_max_ = 0;           ///< client's Topic Alias Maximum

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "mqtt/packet.hpp"
+#include "persist/records.hpp"
 
 namespace thinggate::broker {
 
@@ -22,6 +23,14 @@ enum class slow_consumer_policy {
     drop_qos0,  ///< drop new QoS 0 deliveries (counted); QoS 1/2 wait in the session queue
 };
 
+/// What happens to a QoS 1/2 message for a session whose queue is full (max_queued_messages /
+/// max_queued_bytes per session, or the totals over all sessions).
+enum class queue_overflow {
+    drop_new,    ///< the new message is not queued for that session (counted, logged) — the default
+    drop_oldest, ///< the oldest queued message of that session makes room (counted, logged)
+    refuse,      ///< the publish is refused for every subscriber: v5 PUBACK/PUBREC 0x97 quota exceeded
+};
+
 /// Every limit is configurable (docs/configuration.md, [limits]); 0 means "no limit" only where said.
 struct limits {
     std::uint32_t max_packet_size = 1024 * 1024;      ///< both ways; advertised in CONNACK (v5)
@@ -29,6 +38,9 @@ struct limits {
     std::uint16_t max_inflight_out = 1024;            ///< cap on outbound window (client's Receive Maximum)
     std::uint32_t max_queued_messages = 10'000;       ///< per session, offline or over the window
     std::uint64_t max_queued_bytes = 64ull << 20;     ///< per session
+    std::uint64_t max_total_queued_messages = 0;      ///< over all sessions (0 = unlimited)
+    std::uint64_t max_total_queued_bytes = 0;         ///< over all sessions (0 = unlimited)
+    queue_overflow overflow = queue_overflow::drop_new;
     std::uint32_t max_subscriptions = 10'000;         ///< per session (0 = unlimited)
     std::uint32_t max_filters_per_subscribe = 0;      ///< 0 = unlimited (aws-iot: 8)
     std::uint32_t max_topic_length = 65535;           ///< bytes, names and filters
@@ -57,9 +69,21 @@ struct limits {
     bool subscription_identifiers = true;             ///< aws-iot: false
 };
 
+/// How the broker writes through its persist::store (when it has one).
+struct persistence_options {
+    /// What a commit waits for before the PUBACK/PUBREC/SUBACK/CONNACK that depends on it is sent.
+    persist::durability durability = persist::durability::wal;
+    /// Bytes of commits handed to the store and not yet completed, per shard; above it the shard's
+    /// publishers stop being read (TCP backpressure) until the store catches up to half of it.
+    std::uint64_t max_commit_backlog_bytes = 64ull << 20;
+    /// How often the liveness mark is written (session expiry across a crash is measured from it).
+    std::uint32_t heartbeat_interval_ms = 5000;
+};
+
 struct options {
     compat_profile compat = compat_profile::mqtt;
     limits lim;
+    persistence_options persistence;
     /// Prefix of client identifiers the broker assigns to clients that send an empty one.
     std::string assigned_id_prefix = "auto-";
 };

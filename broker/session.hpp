@@ -18,6 +18,7 @@
 #include "broker/message.hpp"
 #include "broker/runtime.hpp"
 #include "mqtt/packet.hpp"
+#include "persist/records.hpp"
 
 namespace thinggate::broker {
 
@@ -29,6 +30,9 @@ struct queued_delivery {
     mqtt::qos qos = mqtt::qos::at_most_once;   ///< min(published, granted)
     bool retain = false;                        ///< RETAIN flag to send
     std::vector<std::uint32_t> subscription_ids;
+    /// Key of its record in the store (queued or in flight), 0 = not stored. Given out from
+    /// session::next_seq, so per session it follows the order in which messages were stored.
+    std::uint64_t seq = 0;
 };
 
 /// An outbound QoS 1/2 message waiting for its acknowledgement.
@@ -40,7 +44,7 @@ struct inflight_delivery {
     };
     queued_delivery d;
     state st = state::wait_puback;
-    std::uint64_t seq = 0; ///< send order, for in-order redelivery on resume
+    std::uint64_t seq = 0; ///< send order, for in-order redelivery on resume; the record's key
 };
 
 /// A subscription as the session holds it (the index mirrors these).
@@ -60,6 +64,15 @@ public:
     const std::uint64_t key; ///< unique per session instance (No Local, index identity)
     std::atomic<shard_id> shard;
     std::atomic<bool> online{false};
+    /// Its state is written to the store (expiry > 0 and the broker has a store). Read by routing
+    /// on any shard to decide whether a delivery is stored before it is forwarded.
+    std::atomic<bool> durable{false};
+    /// Next record key; taken by routing on any shard (fetch_add), so atomic.
+    std::atomic<std::uint64_t> next_seq{1};
+    /// Queue length and bytes, readable anywhere for the overflow check at routing time (the
+    /// shard that owns the session changes them).
+    std::atomic<std::uint32_t> queued_count{0};
+    std::atomic<std::uint64_t> queued_bytes{0};
 
     // --- shard-owned state ---
     client_machine* client = nullptr; ///< attached connection (same shard), or nullptr
@@ -68,10 +81,10 @@ public:
     /// Full filter as subscribed ("$share/g/f" included) -> options.
     std::map<std::string, session_subscription, std::less<>> subscriptions;
     std::deque<queued_delivery> queue;
-    std::uint64_t queued_bytes = 0;
     std::map<std::uint16_t, inflight_delivery> inflight;
-    std::uint64_t next_seq = 1;
     std::uint16_t last_packet_id = 0;
+    /// A session record exists in the store (so ending the session erases it).
+    bool stored = false;
     std::unordered_set<std::uint16_t> incoming_qos2; ///< PUBREC sent, PUBREL not yet received
     /// Increased on every attach and detach; timers (will delay, expiry) compare it to know
     /// whether the session was resumed in the meantime.
@@ -80,6 +93,8 @@ public:
     /// Will waiting for its delay (v5 Will Delay Interval), published if the session is not
     /// resumed in time, or when the session ends, whichever comes first.
     std::optional<mqtt::will_message> pending_will;
+    /// When its last connection ended (written to the store with the session record).
+    std::optional<persist::wall_time> disconnected_at;
 };
 
 using session_ptr = std::shared_ptr<session>;

@@ -92,6 +92,10 @@ public:
     /// The schema version of the open data (current_schema_version after a successful open).
     virtual std::uint32_t schema_version() const noexcept = 0;
 
+    /// Stops taking commits (later ones complete with errc::closed) and waits until every queued
+    /// commit has completed. Idempotent. Not from a completion. (memory_store: nothing to wait for.)
+    virtual void close() {}
+
     /// A sentence for the operator about `ec` on this store (names the data dir, what to do).
     virtual std::string describe(boost::system::error_code ec) const = 0;
 

@@ -42,7 +42,7 @@ public:
 
     /// Stops taking commits (they complete with errc::closed), finishes the queued ones, closes
     /// the database. Called by the destructor; idempotent. Not from a completion.
-    void close();
+    void close() override;
 
     void commit(write_batch&& batch, durability d, completion done) override;
     boost::system::error_code commit_sync(write_batch&& batch, durability d) override;

@@ -3,7 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include "harness.hpp"
+#include "persist/memory_store.hpp"
 
 using namespace thinggate;
 using namespace std::chrono_literals;
@@ -15,10 +18,24 @@ using mqtt::reason_code;
 
 namespace {
 
+/// With THINGGATE_TEST_STORE=memory (ctest unit_broker_with_store) every case runs against a
+/// broker that writes through a memory store: the protocol must look the same, only later.
+persist::store* test_store() {
+    static const bool on = [] {
+        const char* v = std::getenv("THINGGATE_TEST_STORE");
+        return v != nullptr && std::string_view(v) == "memory";
+    }();
+    if (!on) {
+        return nullptr;
+    }
+    thread_local persist::memory_store store;
+    return &store;
+}
+
 struct fixture {
     explicit fixture(broker::options o = {}, std::uint32_t shards = 2)
         : rt(shards)
-        , b(std::move(o), rt) {}
+        , b(std::move(o), rt, test_store()) {}
     manual_runtime rt;
     broker::broker b;
 };
