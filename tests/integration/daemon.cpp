@@ -300,7 +300,9 @@ std::string make_config(const gateway_options& o, const fs::path& data_dir, cons
     std::string t;
     t += "log_level = \"" + o.log_level + "\"\n";
     t += "shards = " + std::to_string(o.shards) + "\n";
-    t += "data_dir = '" + data_dir.string() + "'\n\n";
+    t += "data_dir = '" + data_dir.string() + "'\n";
+    t += "persistence = \"" + o.persistence + "\"\n";
+    t += "durability = \"" + o.durability + "\"\n\n";
     t += "[dev]\npki = false\n\n";
     t += "[limits]\n" + o.limits + "\n";
     if (o.tcp_listener) {
@@ -352,10 +354,20 @@ bool has_sanitizer_report(std::string_view text) {
 }
 
 gateway::gateway(gateway_options options)
-    : dir_("thinggate-it") {
+    : dir_("thinggate-it")
+    , options_(std::move(options)) {
     const auto& pki = test_pki::shared();
     config_file_ = dir_.path() / "thinggate.toml";
-    write_file(config_file_, make_config(options, dir_.path() / "data", pki));
+    write_file(config_file_, make_config(options_, data_dir(), pki));
+    launch();
+}
+
+std::filesystem::path gateway::data_dir() const {
+    return options_.data_dir.empty() ? dir_.path() / "data" : options_.data_dir;
+}
+
+void gateway::launch() {
+    stopped_ = false;
     process_ = std::make_unique<child_process>(
             std::vector<std::string>{THINGGATE_BINARY, "--config", config_file_.string()},
             /*stdout_too=*/true);
@@ -364,11 +376,11 @@ gateway::gateway(gateway_options options)
     // died) the wait ends at once.
     bool ok = process_->wait_for_output("thinggate ready", step_timeout);
     const std::string text = process_->output();
-    if (options.tcp_listener) {
+    if (options_.tcp_listener) {
         tcp_port_ = parse_listening_port(text, "tcp").value_or(0);
         ok = ok && tcp_port_ != 0;
     }
-    if (options.tls_listener) {
+    if (options_.tls_listener) {
         tls_port_ = parse_listening_port(text, "tls").value_or(0);
         ok = ok && tls_port_ != 0;
     }
@@ -379,6 +391,25 @@ gateway::gateway(gateway_options options)
         process_->wait_exit(step_timeout);
         FAIL("the daemon did not report its listeners within ", step_timeout.count(), " ms");
     }
+}
+
+void gateway::kill() {
+    if (stopped_ || process_ == nullptr) {
+        return;
+    }
+    stopped_ = true;
+    process_->send_signal(SIGKILL);
+    auto status = process_->wait_exit(step_timeout);
+    const std::string text = process_->output();
+    INFO("daemon stderr:\n", text);
+    REQUIRE_MESSAGE(status.has_value(), "the daemon did not die of SIGKILL");
+    CHECK(WIFSIGNALED(*status));
+    CHECK_MESSAGE(!has_sanitizer_report(text), "the daemon reported a sanitizer error");
+}
+
+void gateway::restart() {
+    REQUIRE_MESSAGE(stopped_, "restart() needs the daemon stopped or killed first");
+    launch();
 }
 
 gateway::~gateway() {

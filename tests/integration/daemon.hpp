@@ -141,6 +141,10 @@ struct gateway_options {
     /// Extra lines for the [limits] table ("max_packet_size = 1048576\n").
     std::string limits;
     std::string log_level = "info";
+    std::string persistence = "rocksdb"; ///< [server] persistence
+    std::string durability = "wal";      ///< [server] durability
+    /// Where the data dir is; empty = "data" in the gateway's temp dir.
+    std::filesystem::path data_dir;
 };
 
 /// The daemon under test, running on its own data dir with listeners "tcp" and "tls" on
@@ -169,11 +173,22 @@ public:
     /// SIGTERM, wait (deadline), then CHECK: exited with 0, no "ERROR: AddressSanitizer", no
     /// "runtime error:", no "LeakSanitizer". Prints the log when a check fails. Idempotent.
     void stop();
+    /// SIGKILL (a crash: nothing is flushed), reaped; CHECKs no sanitizer report so far.
+    void kill();
+    /// Starts the daemon again on the same config and data dir (after stop() or kill()); the
+    /// listeners get new ports.
+    void restart();
+    /// The data dir of the daemon.
+    std::filesystem::path data_dir() const;
+    pid_t pid() const noexcept { return process_ ? process_->pid() : -1; }
 
     bool running() const noexcept { return process_ != nullptr && !stopped_; }
 
 private:
+    void launch();
+
     temp_dir dir_;
+    gateway_options options_;
     std::filesystem::path config_file_;
     std::unique_ptr<child_process> process_;
     std::uint16_t tcp_port_ = 0;
