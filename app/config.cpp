@@ -457,6 +457,8 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
     server_key(top, server, "persistence").choice("persistence", persistence_names, cfg.persistence);
     server_key(top, server, "durability")
             .choice("durability", durability_names, cfg.broker.persistence.durability);
+    server_key(top, server, "min_free_disk_bytes")
+            .integer("min_free_disk_bytes", 0, i64_max, cfg.min_free_disk_bytes);
     server_key(top, server, "commit_backlog_bytes")
             .integer("commit_backlog_bytes", 64 * 1024, i64_max, cfg.broker.persistence.max_commit_backlog_bytes);
     {

@@ -40,6 +40,8 @@ struct config {
     unsigned shards = 0;            ///< threads with their own io_context; 0 = one per core
     std::filesystem::path data_dir = "./var";
     persistence_backend persistence = persistence_backend::rocksdb; ///< the database is data_dir/db
+    /// Below this much free space on the data dir's file system, persistent writes are refused.
+    std::uint64_t min_free_disk_bytes = 64ull << 20;
     broker::options broker; ///< compat profile, limits, assigned client id prefix
     std::vector<transport::listener_config> listeners;
     /// Generate a development CA, server certificate and a device certificate for dev_thing in

@@ -45,6 +45,7 @@ std::unique_ptr<persist::store> open_store(const app::config& cfg) {
     }
     persist::rocksdb_options o;
     o.dir = cfg.data_dir / "db";
+    o.min_free_bytes = cfg.min_free_disk_bytes;
     auto opened = persist::rocksdb_store::open(o);
     if (!opened) {
         spdlog::critical("{}", opened.error().message);

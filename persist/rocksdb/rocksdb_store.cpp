@@ -223,6 +223,11 @@ struct rocksdb_store::impl {
     store_stats counters;       // guarded by mutex (keys/disk_bytes filled by stats())
     std::thread writer;
     bool needs_resume = false;    // writer thread only
+    // Free-space guard (writer thread only).
+    std::uint64_t free_bytes = 0;
+    std::chrono::steady_clock::time_point next_space_check{};
+    std::chrono::steady_clock::time_point last_space_log{};
+    bool refusing_for_space = false;
     bool finish_creation = false; // set by check_existing(): write the meta after opening
 
     rocksdb::Options db_options(bool quiet) const {
@@ -526,6 +531,38 @@ struct rocksdb_store::impl {
         return open_rw(false);
     }
 
+    /// errc::disk_full while the file system has less than min_free_bytes (+ this write) free.
+    /// Reads the free space at most every 100 ms while there is plenty, every time when short.
+    error_code check_space(std::uint64_t write_bytes) {
+        if (opts.min_free_bytes == 0) {
+            return {};
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_space_check || free_bytes < 4 * opts.min_free_bytes) {
+            std::error_code fec;
+            auto info = fs::space(opts.dir, fec);
+            free_bytes = fec ? std::uint64_t{0} : info.available;
+            next_space_check = now + std::chrono::milliseconds(100);
+        } else {
+            free_bytes -= std::min(free_bytes, write_bytes);
+        }
+        if (free_bytes < opts.min_free_bytes + write_bytes) {
+            if (!refusing_for_space || now - last_space_log >= std::chrono::seconds(10)) {
+                last_space_log = now;
+                spdlog::error("data dir {}: {} MiB free on its file system, less than min_free_disk_bytes "
+                              "({} MiB): new persistent messages are refused until space is freed",
+                              opts.dir, free_bytes >> 20, opts.min_free_bytes >> 20);
+            }
+            refusing_for_space = true;
+            return make_error_code(errc::disk_full);
+        }
+        if (refusing_for_space) {
+            refusing_for_space = false;
+            spdlog::info("data dir {}: {} MiB free again, writes resumed", opts.dir, free_bytes >> 20);
+        }
+        return {};
+    }
+
     error_code write_group(std::vector<pending>& group, std::uint64_t& ops, std::uint64_t& bytes) {
         rocksdb::WriteBatch b;
         auto strongest = durability::none;
@@ -552,6 +589,9 @@ struct rocksdb_store::impl {
             }
             ops += p.batch.size();
             bytes += p.batch.bytes();
+        }
+        if (auto e = check_space(bytes)) {
+            return e;
         }
         if (needs_resume || !db) {
             auto s = recover();

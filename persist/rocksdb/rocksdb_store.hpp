@@ -9,6 +9,7 @@
 // Thread safety: as persist::store; completions run on the writer thread.
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 
@@ -27,6 +28,11 @@ struct rocksdb_options {
     bool verify_checksums_on_open = true;
     /// Memtable budget shared by all column families.
     std::size_t write_buffer_bytes = 64ull << 20;
+    /// Writes are refused with errc::disk_full (nothing is attempted) while the data dir's file
+    /// system has less than this free: RocksDB itself never runs into "no space" (its recovery
+    /// from that is fragile), existing data stays intact, and writes go on once space is back.
+    /// 0 = no check.
+    std::uint64_t min_free_bytes = 64ull << 20;
     /// Tests only: route WAL files through a file system that fail_next_write() can arm.
     bool fault_injection = false;
 };

@@ -302,7 +302,8 @@ std::string make_config(const gateway_options& o, const fs::path& data_dir, cons
     t += "shards = " + std::to_string(o.shards) + "\n";
     t += "data_dir = '" + data_dir.string() + "'\n";
     t += "persistence = \"" + o.persistence + "\"\n";
-    t += "durability = \"" + o.durability + "\"\n\n";
+    t += "durability = \"" + o.durability + "\"\n";
+    t += o.server_extra + "\n";
     t += "[dev]\npki = false\n\n";
     t += "[limits]\n" + o.limits + "\n";
     if (o.tcp_listener) {

@@ -143,6 +143,7 @@ struct gateway_options {
     std::string log_level = "info";
     std::string persistence = "rocksdb"; ///< [server] persistence
     std::string durability = "wal";      ///< [server] durability
+    std::string server_extra;            ///< more top-level lines ("min_free_disk_bytes = 1\n")
     /// Where the data dir is; empty = "data" in the gateway's temp dir.
     std::filesystem::path data_dir;
 };

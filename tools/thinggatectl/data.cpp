@@ -44,7 +44,7 @@ namespace persist = thinggate::persist;
 po::options_description options_for(const char* title) {
     po::options_description desc(title);
     desc.add_options()("help,h", "this help")(
-            "data-dir", po::value<std::string>(), "the data dir (thinggate must not be running)");
+            "data-dir", po::value<std::string>(), "thinggate's data_dir, or its database dir <data_dir>/db (thinggate must not be running)");
     return desc;
 }
 
@@ -52,8 +52,19 @@ po::options_description options_for(const char* title) {
 
 /// Opens an existing data dir for a command; never creates one. Throws std::runtime_error with
 /// the store's report (which names the dir and the reason) when it cannot.
-std::unique_ptr<persist::rocksdb_store> open_existing(const fs::path& dir) {
+/// The daemon keeps its database in <data_dir>/db: accept either the daemon's data_dir or the
+/// database dir itself.
+fs::path database_dir(const fs::path& dir) {
     std::error_code ec;
+    if (!fs::exists(dir / "CURRENT", ec) && fs::is_directory(dir / "db", ec)) {
+        return dir / "db";
+    }
+    return dir;
+}
+
+std::unique_ptr<persist::rocksdb_store> open_existing(const fs::path& given) {
+    std::error_code ec;
+    const fs::path dir = database_dir(given);
     if (!fs::is_directory(dir, ec)) {
         throw std::runtime_error(
                 "data dir " + dir.string() + ": " +

@@ -1,0 +1,218 @@
+// QoS 1 publishes to an offline persistent session through the whole broker (protocol machine,
+// routing, store-then-forward, acknowledgement after commit) on the RocksDB store in a temp dir.
+// One shard driven inline; items = acknowledged PUBLISH packets (PUBACKs received).
+// Arguments: durability (0 none, 1 wal, 2 fsync) and the PUBLISH packets read in one loop turn —
+// 1 = every message its own commit, 64 = what a busy connection's read brings (group commit).
+// BM_Durable_NoStore is the same path with nothing written (persistence off / clean sessions).
+// Release build only: ninja -C build/release durable_bench && ./build/release/bench/durable_bench
+
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+
+#include <benchmark/benchmark.h>
+
+#include "broker/broker.hpp"
+#include "broker/client.hpp"
+#include "mqtt/codec.hpp"
+#include "persist/rocksdb/rocksdb_store.hpp"
+
+namespace {
+
+using namespace thinggate;
+
+class bench_dir {
+public:
+    bench_dir() {
+        auto pattern = (std::filesystem::temp_directory_path() / "thinggate-bench-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw std::runtime_error("mkdtemp failed");
+        }
+        path = pattern;
+    }
+    ~bench_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::filesystem::path path;
+};
+
+/// One shard run on the benchmark's thread; the store's writer thread posts completions into it.
+class inline_runtime final : public broker::runtime {
+public:
+    std::uint32_t shard_count() const noexcept override { return 1; }
+    broker::shard_id current_shard() const noexcept override { return 0; }
+    void post(broker::shard_id, std::function<void()> task) override {
+        std::lock_guard lock(mutex_);
+        tasks_.push_back(std::move(task));
+        cv_.notify_one();
+    }
+    void post_after(broker::shard_id, std::chrono::milliseconds, std::function<void()>) override {
+        // Timers (heartbeat, expiry, wills) play no part in this benchmark.
+    }
+    broker::clock::time_point now() const noexcept override { return broker::clock::now(); }
+
+    /// Runs tasks (waiting for posted ones) until done() is true.
+    void run_until(const std::function<bool()>& done) {
+        while (!done()) {
+            std::function<void()> task;
+            {
+                std::unique_lock lock(mutex_);
+                cv_.wait(lock, [&] { return !tasks_.empty(); });
+                task = std::move(tasks_.front());
+                tasks_.pop_front();
+            }
+            task();
+        }
+    }
+
+    /// Runs what is queued now.
+    void drain() {
+        for (;;) {
+            std::function<void()> task;
+            {
+                std::lock_guard lock(mutex_);
+                if (tasks_.empty()) {
+                    return;
+                }
+                task = std::move(tasks_.front());
+                tasks_.pop_front();
+            }
+            task();
+        }
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> tasks_;
+};
+
+class sink final : public broker::connection_io {
+public:
+    void wake_writer() override {}
+    void close(bool) override { closed = true; }
+    void read_timeout_changed() override {}
+    bool closed = false;
+};
+
+void feed(broker::client& c, const std::string& bytes) {
+    auto buf = c.prepare_input(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(buf.data()));
+    c.commit_input(bytes.size());
+}
+
+std::string encoded(const mqtt::packet& p) {
+    std::string out;
+    mqtt::encode(p, mqtt::protocol_version::v5, out);
+    return out;
+}
+
+/// Frames written to `c` so far (each is one packet), after running the queued tasks.
+std::size_t take(broker::client& c) {
+    std::vector<broker::out_frame> frames;
+    c.take_output(frames);
+    std::size_t bytes = 0;
+    for (const auto& f : frames) {
+        bytes += f.size();
+    }
+    c.output_written(bytes);
+    return frames.size();
+}
+
+void run(benchmark::State& state, bool with_store) {
+    const auto durability = static_cast<persist::durability>(state.range(0));
+    const auto per_turn = static_cast<int>(state.range(1));
+    bench_dir dir;
+    std::unique_ptr<persist::rocksdb_store> store;
+    if (with_store) {
+        persist::rocksdb_options o;
+        o.dir = dir.path / "db";
+        o.verify_checksums_on_open = false;
+        auto opened = persist::rocksdb_store::open(o);
+        if (!opened) {
+            state.SkipWithError(opened.error().message.c_str());
+            return;
+        }
+        store = std::move(*opened);
+    }
+    inline_runtime rt;
+    broker::options opts;
+    opts.persistence.durability = durability;
+    opts.lim.max_queued_messages = 0xFFFFFFFFu;
+    opts.lim.max_queued_bytes = 1ull << 40;
+    broker::broker b(opts, rt, store.get());
+
+    // The persistent subscriber: subscribes, then goes offline.
+    {
+        sink io;
+        broker::client sub(b, 0, io, broker::connection_info{"bench", "127.0.0.1:1", false, {}, {}});
+        mqtt::connect c;
+        c.client_id = "subscriber";
+        c.clean_start = true;
+        c.keep_alive = 60;
+        c.props.session_expiry_interval = 3600;
+        feed(sub, encoded(c));
+        rt.run_until([&] { return take(sub) >= 1; });
+        mqtt::subscribe s;
+        s.packet_id = 1;
+        s.entries.push_back({"bench/t", {mqtt::qos::at_least_once, false, false, 0}});
+        feed(sub, encoded(s));
+        rt.run_until([&] { return take(sub) >= 1; });
+        sub.on_connection_lost();
+        rt.drain();
+    }
+
+    sink io;
+    broker::client pub(b, 0, io, broker::connection_info{"bench", "127.0.0.1:2", false, {}, {}});
+    mqtt::connect c;
+    c.client_id = "publisher";
+    c.clean_start = true;
+    c.keep_alive = 60;
+    feed(pub, encoded(c));
+    rt.run_until([&] { return take(pub) >= 1; });
+
+    std::string turn;
+    std::uint16_t pid = 0;
+    for (int i = 0; i < per_turn; ++i) {
+        mqtt::publish p;
+        p.topic = "bench/t";
+        p.payload = std::string(64, 'x');
+        p.qos = mqtt::qos::at_least_once;
+        p.packet_id = ++pid;
+        turn += encoded(p);
+    }
+    std::size_t acked = 0;
+    for (auto _ : state) {
+        feed(pub, turn);
+        std::size_t got = 0;
+        rt.run_until([&] {
+            got += take(pub);
+            return got >= static_cast<std::size_t>(per_turn);
+        });
+        acked += got;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(acked));
+    state.counters["queued"] = static_cast<double>(b.stats().queued);
+    pub.on_connection_lost();
+    rt.drain();
+    if (store) {
+        store->close();
+    }
+}
+
+void BM_Durable_QoS1_Offline(benchmark::State& state) { run(state, true); }
+void BM_Durable_NoStore(benchmark::State& state) { run(state, false); }
+
+} // namespace
+
+BENCHMARK(BM_Durable_QoS1_Offline)
+        ->ArgNames({"durability", "per_turn"})
+        ->ArgsProduct({{0, 1, 2}, {1, 64}})
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Durable_NoStore)->ArgNames({"durability", "per_turn"})->Args({1, 64})->UseRealTime()->Unit(benchmark::kMicrosecond);
