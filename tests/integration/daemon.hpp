@@ -163,6 +163,9 @@ public:
 
     std::uint16_t tls_port() const noexcept { return tls_port_; }
 
+    /// The daemon's process id (for tools that read /proc/<pid>/status).
+    pid_t pid() const noexcept { return process_ ? process_->pid() : -1; }
+
     const std::filesystem::path& dir() const noexcept { return dir_.path(); }
 
     const std::filesystem::path& config_file() const noexcept { return config_file_; }

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# bench-compare.sh — thinggate (release build) beside Debian's mosquitto, both on loopback, every
+# scenario run with `thinggate-bench --compare` (A = thinggate, B = mosquitto, A B A B ...),
+# each scenario on freshly started brokers, first pinned (brokers on cpu 0, the tool on cpu 1,
+# thinggate with one shard), then unpinned (thinggate with one shard per core, the tool with one
+# thread per core). Prints a markdown table.
+#
+# Usage: scripts/bench-compare.sh [scenario-name-prefix ...]   (default: all rows of the table)
+# Environment:
+#   BUILD=build/release   where thinggate, thinggatectl and thinggate-bench are
+#   DURATION=10           seconds per run (each run is bounded by this plus connect and drain)
+#   ROUNDS=2              --rounds: A B A B
+#   MODES="pinned unpinned"
+#   INFLIGHT=1024         receive maximum / max_inflight_messages, the same on both brokers
+#   QUEUED=10000          max_queued_messages, the same on both brokers
+#   RAW_DIR=...           keep every JSON line there (default: a temp dir, removed at exit)
+# Limits set equal on both brokers: in-flight window, queued messages, packet size 1 MiB;
+# mosquitto runs with persistence off, thinggate with its (RocksDB) data dir in the temp dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build/release}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-2}
+MODES=${MODES:-"pinned unpinned"}
+INFLIGHT=${INFLIGHT:-1024}
+QUEUED=${QUEUED:-10000}
+MAX_PACKET=1048576
+
+tg=$BUILD/tools/thinggate
+ctl=$BUILD/tools/thinggatectl
+bench=$BUILD/tools/thinggate-bench
+for f in "$tg" "$ctl" "$bench"; do
+    if [[ ! -x $f ]]; then
+        echo "missing $f: cmake --preset release && cmake --build --preset release" \
+            "--target thinggate thinggatectl thinggate-bench" >&2
+        exit 2
+    fi
+done
+if ! command -v mosquitto >/dev/null 2>&1 && [[ ! -x /usr/sbin/mosquitto ]]; then
+    apt-get install -y mosquitto >&2
+fi
+mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+command -v python3 >/dev/null || { echo "python3 is needed to read the JSON lines" >&2; exit 2; }
+ncpu=$(nproc)
+if ((ncpu < 2)); then
+    MODES=unpinned
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-compare-XXXXXX")
+raw=${RAW_DIR:-$tmp/raw}
+mkdir -p "$raw"
+tg_pid=""
+mq_pid=""
+stop_brokers() {
+    for p in $tg_pid $mq_pid; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    tg_pid=""
+    mq_pid=""
+}
+cleanup() {
+    stop_brokers
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (at most 15 s) until something accepts on 127.0.0.1:$1.
+wait_port() {
+    local deadline=$((SECONDS + 15))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            echo "nothing listens on 127.0.0.1:$1" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# The development PKI: CA, server certificate (IP:127.0.0.1) and a device certificate.
+"$ctl" pki dev --dir "$tmp/pki-data" --thing bench-device >/dev/null
+pki=$tmp/pki-data/pki
+ca=$pki/ca.pem
+cert=$pki/bench-device.pem
+key=$pki/bench-device.key
+
+start_brokers() { # $1 = pinned | unpinned
+    local pin_broker=() shards=0
+    if [[ $1 == pinned ]]; then
+        pin_broker=(taskset -c 0)
+        shards=1
+    fi
+    tg_tcp=$(free_port)
+    tg_tls=$(free_port)
+    mq_tcp=$(free_port)
+    mq_tls=$(free_port)
+    rm -rf "$tmp/tg-data"
+    cat >"$tmp/thinggate.toml" <<EOF
+log_level = "warn"
+shards = $shards
+data_dir = '$tmp/tg-data'
+
+[dev]
+pki = false
+
+[limits]
+receive_maximum = $INFLIGHT
+max_inflight_out = $INFLIGHT
+max_queued_messages = $QUEUED
+max_packet_size = $MAX_PACKET
+
+[[listener]]
+name = "tcp"
+type = "tcp"
+address = "127.0.0.1"
+port = $tg_tcp
+
+[[listener]]
+name = "tls"
+type = "tls"
+address = "127.0.0.1"
+port = $tg_tls
+ca_file = '$ca'
+cert_file = '$pki/server.pem'
+key_file = '$pki/server.key'
+EOF
+    cat >"$tmp/mosquitto.conf" <<EOF
+# Run as the invoking user (as root, mosquitto would switch to "mosquitto" and could not read
+# the temp dir's certificates).
+user $(id -un)
+per_listener_settings false
+allow_anonymous true
+persistence false
+max_inflight_messages $INFLIGHT
+max_queued_messages $QUEUED
+max_packet_size $MAX_PACKET
+set_tcp_nodelay true
+connection_messages false
+log_dest stderr
+log_type error
+log_type warning
+
+listener $mq_tcp 127.0.0.1
+
+listener $mq_tls 127.0.0.1
+cafile $ca
+certfile $pki/server.pem
+keyfile $pki/server.key
+require_certificate true
+EOF
+    "${pin_broker[@]}" "$tg" --config "$tmp/thinggate.toml" 2>"$tmp/thinggate.log" &
+    tg_pid=$!
+    "${pin_broker[@]}" "$mosquitto_bin" -c "$tmp/mosquitto.conf" 2>"$tmp/mosquitto.log" &
+    mq_pid=$!
+    if ! { wait_port "$tg_tcp" && wait_port "$tg_tls" && wait_port "$mq_tcp" && wait_port "$mq_tls"; }; then
+        cat "$tmp/thinggate.log" "$tmp/mosquitto.log" >&2
+        exit 1
+    fi
+}
+
+# name | figure | bench arguments (a leading "tls" selects the mutual-TLS listeners)
+scenarios=(
+    "fan-in 100→1 64 B QoS 0|msgs|--scenario fan-in --publishers 100 --payload 64 --qos 0"
+    "fan-in 100→1 64 B QoS 1|msgs|--scenario fan-in --publishers 100 --payload 64 --qos 1"
+    "fan-out 1→100 64 B QoS 0|msgs|--scenario fan-out --subscribers 100 --payload 64 --qos 0"
+    "fan-out 1→100 64 B QoS 1|msgs|--scenario fan-out --subscribers 100 --payload 64 --qos 1"
+    "fan-out 1→100 4 KiB QoS 1|mb|--scenario fan-out --subscribers 100 --payload 4096 --qos 1"
+    "fan-out 1→100 64 KiB QoS 1|mb|--scenario fan-out --subscribers 100 --payload 65536 --qos 1"
+    "fan-out 1→100 4 KiB QoS 1 mTLS|mb|tls --scenario fan-out --subscribers 100 --payload 4096 --qos 1"
+    "pairs 10 1 KiB QoS 2|msgs|--scenario pairs --pairs 10 --payload 1024 --qos 2"
+    "latency 1k/s QoS 1|lat|--scenario latency --rate 1000 --qos 1"
+    "storm mTLS 1.3|conn|tls --tls-version 1.3 --scenario storm --connections 8"
+    "idle 1000 TCP|mem|--scenario idle --connections 1000"
+    "idle 1000 mTLS|mem|tls --scenario idle --connections 1000"
+)
+
+wanted=("$@")
+selected() {
+    ((${#wanted[@]} == 0)) && return 0
+    local w
+    for w in "${wanted[@]}"; do
+        [[ $1 == "$w"* ]] && return 0
+    done
+    return 1
+}
+
+# Reads the JSON lines of one --compare run ($1) and prints one table row.
+row() { # $1 json file, $2 mode, $3 name, $4 figure kind
+    python3 - "$1" "$2" "$3" "$4" <<'EOF'
+import json, sys
+path, mode, name, kind = sys.argv[1:5]
+lines = [json.loads(l) for l in open(path) if l.startswith('{')]
+if not lines or not lines[-1].get("compare"):
+    print(f"| {mode} | {name} | (no result) | | | | |")
+    sys.exit(0)
+cmp = lines[-1]
+runs = lines[:-1]
+a, b, r = cmp["a"], cmp["b"], cmp["ratio_a_over_b"]
+def fmt(v, unit=""):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}{unit}" if abs(v) >= 100 else f"{v:,.2f}{unit}"
+def median(runs_, key):
+    vals = sorted(x[key] for x in runs_)
+    n = len(vals)
+    return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
+ra = [x for x in runs if x["target"] == a["target"]]
+rb = [x for x in runs if x["target"] == b["target"]]
+if kind in ("msgs", "mb"):
+    key = "msgs_per_s_delivered"
+    ta, tb = fmt(a[key], "/s"), fmt(b[key], "/s")
+    if kind == "mb":
+        ta += f" ({median(ra, 'mb_per_s_delivered'):,.0f} MB/s)"
+        tb += f" ({median(rb, 'mb_per_s_delivered'):,.0f} MB/s)"
+    ratio = r.get(key)
+elif kind == "lat":
+    ta = f"{a['p50_us']:,.0f} / {a['p99_us']:,.0f} µs"
+    tb = f"{b['p50_us']:,.0f} / {b['p99_us']:,.0f} µs"
+    ratio = r.get("p99_us")
+elif kind == "conn":
+    ta, tb = fmt(a["connects_per_s"], "/s"), fmt(b["connects_per_s"], "/s")
+    ratio = r.get("connects_per_s")
+else:
+    ta = fmt(a["bytes_per_connection"] / 1024, " KiB")
+    tb = fmt(b["bytes_per_connection"] / 1024, " KiB")
+    ratio = r.get("bytes_per_connection")
+rs = "-" if ratio is None else f"{ratio:.2f}"
+print(f"| {mode} | {name} | {ta} | {tb} | {rs} | {a['lost']} / {b['lost']} | {a['errors']} / {b['errors']} |")
+EOF
+}
+
+table=$tmp/table.md
+{
+    echo "| mode | scenario | thinggate (A) | mosquitto (B) | A/B | lost A / B | errors A / B |"
+    echo "|---|---|---|---|---|---|---|"
+} >"$table"
+
+for mode in $MODES; do
+    pin_tool=()
+    threads=()
+    if [[ $mode == pinned ]]; then
+        pin_tool=(taskset -c 1)
+        threads=(--threads 1)
+    fi
+    i=0
+    for s in "${scenarios[@]}"; do
+        IFS='|' read -r name kind args <<<"$s"
+        i=$((i + 1))
+        selected "$name" || continue
+        read -ra argv <<<"$args"
+        out=$raw/$mode-$i.json
+        echo "== $mode: $name" >&2
+        # Fresh brokers for every scenario: memory and queues left by one must not count in the next.
+        start_brokers "$mode"
+        targets=(--target "127.0.0.1:$tg_tcp" --target "127.0.0.1:$mq_tcp")
+        if [[ ${argv[0]} == tls ]]; then
+            argv=("${argv[@]:1}")
+            targets=(--target "127.0.0.1:$tg_tls" --target "127.0.0.1:$mq_tls"
+                --tls --cafile "$ca" --cert "$cert" --key "$key")
+        fi
+        "${pin_tool[@]}" "$bench" --compare --rounds "$ROUNDS" --duration "$DURATION" --quiet \
+            "${threads[@]}" "${targets[@]}" --broker-pid "$tg_pid" --broker-pid "$mq_pid" \
+            "${argv[@]}" >"$out" || echo "   (a run reported errors; see the table)" >&2
+        stop_brokers
+        row "$out" "$mode" "$name" "$kind" >>"$table"
+    done
+done
+
+echo
+echo "thinggate-bench --compare, DURATION=${DURATION}s per run, ROUNDS=$ROUNDS (medians)," \
+    "$(date -u +%Y-%m-%dT%H:%MZ), $ncpu cpus, $(uname -r)"
+echo "brokers: thinggate $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($BUILD)," \
+    "$("$mosquitto_bin" -h 2>/dev/null | head -1 || true)"
+echo "limits on both: in-flight $INFLIGHT, queued $QUEUED, max packet $MAX_PACKET;" \
+    "mosquitto persistence off"
+echo
+cat "$table"

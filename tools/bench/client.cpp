@@ -1,0 +1,784 @@
+#include "tools/bench/client.hpp"
+
+#include <algorithm>
+#include <bitset>
+#include <cstring>
+#include <exception>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <fmt/format.h>
+
+#include "mqtt/codec.hpp"
+#include "tools/bench/publish_view.hpp"
+
+namespace thinggate::bench {
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::size_t out_high_water = 256 * 1024; // a publisher waits above this many unsent bytes
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t max_error_samples = 5;
+constexpr std::uint32_t max_incoming_packet = 4 * 1024 * 1024;
+constexpr auto open_timeout = 15s;
+
+template <typename T>
+void bump(std::atomic<T>& a, T n = 1) noexcept {
+    a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+std::span<std::uint8_t> writable(std::string& s) noexcept {
+    return {reinterpret_cast<std::uint8_t*>(s.data()), s.size()};
+}
+
+// The root of every session coroutine: an exception here is a bug in the tool; it is counted
+// and reported, never swallowed silently.
+struct report_exception {
+    worker* w;
+
+    void operator()(const std::exception_ptr& e) const {
+        if (!e) {
+            return;
+        }
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            w->error(std::string("internal: ") + ex.what());
+        }
+    }
+};
+
+template <class Stream>
+class session final
+    : public session_base
+    , public std::enable_shared_from_this<session<Stream>> {
+public:
+    session(worker& w, const connection_plan& plan)
+        : session_base(w, plan)
+        , ex_(w.context().get_executor())
+        , wake_(ex_)
+        , writer_wake_(ex_)
+        , ping_timer_(ex_) {
+        const auto& o = *w.shared().opts;
+        version_ = o.version;
+        if (plan.role == role::subscriber) {
+            trackers_.resize(plan.publisher_count);
+        }
+        if (plan.role == role::publisher) {
+            payload_.assign(o.payload, '\0');
+            fill_payload(writable(payload_));
+            pub_.topic = plan.topic;
+            pub_.qos = o.qos;
+            window_ = o.inflight;
+        }
+    }
+
+    void start() override {
+        asio::co_spawn(ex_, run(this->shared_from_this()), report_exception{&worker_});
+    }
+
+    void start_publishing(steady::time_point at, steady::time_point deadline) override {
+        start_at_ = at;
+        deadline_ = deadline;
+        started_ = true;
+        wake();
+    }
+
+    void wake() override { wake_.cancel(); }
+
+    void close() override {
+        if (closing_) {
+            return;
+        }
+        closing_ = true;
+        wake_.cancel();
+        ping_timer_.cancel();
+        if (connected_) {
+            mqtt::encode(mqtt::disconnect{}, version_, out_);
+            writer_wake_.cancel();
+        } else {
+            shutdown();
+        }
+    }
+
+private:
+    using self_ptr = std::shared_ptr<session<Stream>>;
+
+    const options& opts() const noexcept { return *worker_.shared().opts; }
+
+    bool stopping() const noexcept {
+        return closing_ || worker_.shared().stop.load(std::memory_order_relaxed);
+    }
+
+    void fail(std::string_view what, const error_code& ec = {}) {
+        if (closing_) {
+            return;
+        }
+        worker_.error(
+                ec ? fmt::format("{}: {}: {}", plan_.client_id, what, ec.message())
+                   : fmt::format("{}: {}", plan_.client_id, what));
+        failed_ = true;
+    }
+
+    void shutdown() {
+        if (stream_) {
+            error_code ignored;
+            stream_->lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+            stream_->lowest_layer().close(ignored);
+        }
+        connected_ = false;
+        writer_wake_.cancel();
+        wake_.cancel();
+        ping_timer_.cancel();
+    }
+
+    // --- the root coroutine per role ---------------------------------------------------------
+
+    static asio::awaitable<void> run(self_ptr self) {
+        auto& stats = self->worker_.stats();
+        bump(stats.open);
+        if (self->plan_.role == role::connector) {
+            self->worker_.release_open(); // connectors open in their own loop, unthrottled
+            co_await self->storm();
+        } else {
+            co_await self->connected_life();
+        }
+        if (self->failed_) {
+            bump(stats.failed);
+        }
+        stats.open.store(stats.open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
+
+    asio::awaitable<void> connected_life() {
+        const bool ok = co_await open_throttled();
+        if (!ok) {
+            co_return;
+        }
+        asio::co_spawn(ex_, writer(this->shared_from_this()), report_exception{&worker_});
+        if (opts().keep_alive > 0) {
+            asio::co_spawn(ex_, pinger(this->shared_from_this()), report_exception{&worker_});
+        }
+        if (plan_.role == role::subscriber) {
+            send_subscribe();
+        } else {
+            bump(worker_.stats().ready);
+        }
+        if (plan_.role == role::publisher) {
+            asio::co_spawn(ex_, publisher(this->shared_from_this()), report_exception{&worker_});
+        }
+        co_await reader();
+        shutdown();
+    }
+
+    // Opens with the worker's open slot (taken when the worker started this session) and gives
+    // the slot back, so that the worker starts the next session.
+    asio::awaitable<bool> open_throttled() {
+        const bool ok = co_await open();
+        worker_.release_open();
+        co_return ok;
+    }
+
+    // TCP connect, TCP_NODELAY, TLS handshake (a fresh SSL, so a full handshake), CONNECT and
+    // CONNACK. False (and an error recorded) on any failure.
+    asio::awaitable<bool> open() {
+        const auto& t = *worker_.shared().tgt;
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+            stream_.emplace(ex_, *worker_.shared().tls);
+        } else {
+            stream_.emplace(ex_);
+        }
+        in_.clear();
+        in_begin_ = 0;
+        error_code ec;
+        const tcp::endpoint ep(asio::ip::make_address(t.address, ec), t.port);
+        if (ec) {
+            fail("bad address", ec);
+            co_return false;
+        }
+        // A connect or handshake that hangs must not hang the run: the timer closes the socket.
+        ping_timer_.expires_after(open_timeout);
+        ping_timer_.async_wait([this, keep = this->shared_from_this()](const error_code& e) {
+            if (!e && !connected_ && stream_) {
+                error_code ignored;
+                stream_->lowest_layer().close(ignored);
+            }
+        });
+        auto [cec] = co_await stream_->lowest_layer().async_connect(ep, use_tuple);
+        if (cec) {
+            fail("connect", cec);
+            co_return false;
+        }
+        stream_->lowest_layer().set_option(tcp::no_delay(true), ec);
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+            SSL* ssl = stream_->native_handle();
+            if (t.host == "localhost") {
+                SSL_set_tlsext_host_name(ssl, "localhost");
+                SSL_set1_host(ssl, "localhost");
+            } else {
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), t.address.c_str());
+            }
+            auto [hec] =
+                    co_await stream_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+            if (hec) {
+                fail("TLS handshake", hec);
+                co_return false;
+            }
+        }
+        mqtt::connect c;
+        c.version = version_;
+        c.clean_start = true;
+        c.client_id = plan_.client_id;
+        c.keep_alive = plan_.role == role::connector ? 0 : opts().keep_alive;
+        if (version_ == mqtt::protocol_version::v5) {
+            c.props.receive_maximum = 65535; // let the broker pipeline deliveries to us
+        }
+        std::string wire;
+        mqtt::encode(c, version_, wire);
+        auto [wec, wn] = co_await asio::async_write(*stream_, asio::buffer(wire), use_tuple);
+        if (wec) {
+            fail("write CONNECT", wec);
+            co_return false;
+        }
+        mqtt::frame_header h;
+        std::span<const std::uint8_t> body;
+        const bool got = co_await read_packet(h, body);
+        if (!got) {
+            fail("no CONNACK");
+            co_return false;
+        }
+        auto p = mqtt::decode(h, body, version_);
+        consume(h);
+        if (!p || !std::holds_alternative<mqtt::connack>(*p)) {
+            fail("expected CONNACK");
+            co_return false;
+        }
+        const auto& ack = std::get<mqtt::connack>(*p);
+        if (mqtt::is_failure(ack.reason)) {
+            fail(fmt::format("CONNACK refused: {}", mqtt::to_string(ack.reason)));
+            co_return false;
+        }
+        if (ack.props.receive_maximum) {
+            window_ = std::min<std::uint32_t>(window_, *ack.props.receive_maximum);
+        }
+        if (ack.props.server_keep_alive) {
+            server_keep_alive_ = *ack.props.server_keep_alive;
+        }
+        ping_timer_.cancel();
+        connected_ = true;
+        bump(worker_.stats().connects);
+        co_return true;
+    }
+
+    // --- reading -----------------------------------------------------------------------------
+
+    // Reads until one whole packet is at in_[in_begin_..]; h and body describe it. The caller
+    // calls consume(h) when done with body.
+    asio::awaitable<bool> read_packet(mqtt::frame_header& h, std::span<const std::uint8_t>& body) {
+        for (;;) {
+            const std::span<const std::uint8_t> have(
+                    in_.data() + in_begin_, in_.size() - in_begin_);
+            auto st = mqtt::parse_frame(have, max_incoming_packet, h);
+            if (!st) {
+                fail(fmt::format("malformed frame: {}", st.error().message()));
+                co_return false;
+            }
+            if (*st == mqtt::frame_status::complete) {
+                body = have.subspan(h.header_size, h.remaining_length);
+                co_return true;
+            }
+            if (in_begin_ > 0) {
+                in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_begin_));
+                in_begin_ = 0;
+            }
+            const std::size_t old = in_.size();
+            in_.resize(old + read_chunk);
+            auto [ec, n] = co_await stream_->async_read_some(
+                    asio::buffer(in_.data() + old, read_chunk), use_tuple);
+            in_.resize(old + n);
+            if (ec) {
+                if (!closing_ && ec != asio::error::operation_aborted) {
+                    fail("read", ec);
+                }
+                co_return false;
+            }
+        }
+    }
+
+    void consume(const mqtt::frame_header& h) noexcept {
+        in_begin_ += h.total_size();
+        if (in_begin_ == in_.size()) {
+            in_.clear();
+            in_begin_ = 0;
+        }
+    }
+
+    asio::awaitable<void> reader() {
+        for (;;) {
+            mqtt::frame_header h;
+            std::span<const std::uint8_t> body;
+            const bool got = co_await read_packet(h, body);
+            if (!got) {
+                co_return;
+            }
+            const bool ok = dispatch(h, body);
+            consume(h);
+            if (!ok) {
+                co_return;
+            }
+        }
+    }
+
+    bool dispatch(const mqtt::frame_header& h, std::span<const std::uint8_t> body) {
+        if (h.type() == mqtt::packet_type::publish) {
+            return on_publish(h, body);
+        }
+        auto p = mqtt::decode(h, body, version_);
+        if (!p) {
+            fail(fmt::format("undecodable {}", mqtt::to_string(h.type())));
+            return false;
+        }
+        return std::visit([this](auto& packet) { return on_packet(packet); }, *p);
+    }
+
+    bool on_packet(const mqtt::suback& a) {
+        for (auto rc : a.reasons) {
+            if (mqtt::is_failure(rc) || static_cast<int>(rc) < static_cast<int>(opts().qos)) {
+                fail(fmt::format("SUBACK: {}", mqtt::to_string(rc)));
+                return false;
+            }
+        }
+        bump(worker_.stats().ready);
+        return true;
+    }
+
+    bool on_packet(const mqtt::puback& a) { return finish(a.packet_id, a.reason, "PUBACK"); }
+
+    bool on_packet(const mqtt::pubrec& a) {
+        if (mqtt::is_failure(a.reason)) {
+            return finish(a.packet_id, a.reason, "PUBREC");
+        }
+        mqtt::encode(mqtt::pubrel{a.packet_id}, version_, out_);
+        kick_writer();
+        return true;
+    }
+
+    bool on_packet(const mqtt::pubcomp& a) { return finish(a.packet_id, a.reason, "PUBCOMP"); }
+
+    bool on_packet(const mqtt::pubrel& a) {
+        mqtt::encode(mqtt::pubcomp{a.packet_id}, version_, out_);
+        kick_writer();
+        return true;
+    }
+
+    bool on_packet(const mqtt::pingresp&) { return true; }
+
+    bool on_packet(const mqtt::disconnect& d) {
+        fail(fmt::format("DISCONNECT from the broker: {}", mqtt::to_string(d.reason)));
+        return false;
+    }
+
+    template <typename Other>
+    bool on_packet(const Other&) {
+        fail("unexpected packet");
+        return false;
+    }
+
+    // A QoS 1/2 publish finished (or was refused): its packet id is free again.
+    bool finish(std::uint16_t id, mqtt::reason_code rc, std::string_view what) {
+        if (!in_use_.test(id)) {
+            fail(fmt::format("{} for unknown packet id {}", what, id));
+            return false;
+        }
+        in_use_.reset(id);
+        --inflight_;
+        if (mqtt::is_failure(rc)) {
+            fail(fmt::format("{}: {}", what, mqtt::to_string(rc)));
+        } else {
+            bump(worker_.stats().acked);
+        }
+        if (publisher_waiting_) {
+            wake_.cancel();
+        }
+        return true;
+    }
+
+    bool on_publish(const mqtt::frame_header& h, std::span<const std::uint8_t> body) {
+        const auto v = view_publish(h, body, version_);
+        if (!v) {
+            fail("malformed PUBLISH");
+            return false;
+        }
+        if (v->qos == mqtt::qos::at_least_once) {
+            mqtt::encode(mqtt::puback{v->packet_id}, version_, out_);
+            kick_writer();
+        } else if (v->qos == mqtt::qos::exactly_once) {
+            mqtt::encode(mqtt::pubrec{v->packet_id}, version_, out_);
+            kick_writer();
+        }
+        auto& stats = worker_.stats();
+        const auto s = read_stamp(v->payload);
+        if (!s || s->publisher < plan_.first_publisher ||
+            s->publisher - plan_.first_publisher >= trackers_.size()) {
+            fail("PUBLISH without a stamp of this run's publishers");
+            return true;
+        }
+        const std::uint64_t now = now_ns();
+        switch (trackers_[s->publisher - plan_.first_publisher].on_receive(s->seq)) {
+        case arrival::duplicate:
+            ++stats.duplicates;
+            return true;
+        case arrival::late:
+            ++stats.out_of_order;
+            break;
+        case arrival::in_order:
+        case arrival::gap:
+            break;
+        }
+        stats.latency.record(now > s->send_ns ? now - s->send_ns : 0);
+        bump(stats.delivered);
+        stats.last_delivery_ns.store(now, std::memory_order_relaxed);
+        return true;
+    }
+
+    // --- writing -----------------------------------------------------------------------------
+
+    void kick_writer() {
+        if (writer_waiting_) {
+            writer_wake_.cancel();
+        }
+    }
+
+    static asio::awaitable<void> writer(self_ptr self) { co_await self->write_loop(); }
+
+    asio::awaitable<void> write_loop() {
+        while (connected_) {
+            if (out_.empty()) {
+                if (closing_) {
+                    shutdown();
+                    co_return;
+                }
+                writer_waiting_ = true;
+                writer_wake_.expires_at(steady::time_point::max());
+                co_await writer_wake_.async_wait(use_tuple);
+                writer_waiting_ = false;
+                continue;
+            }
+            std::swap(out_, writing_);
+            auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(writing_), use_tuple);
+            writing_.clear();
+            last_write_ = steady::now();
+            if (ec) {
+                if (!closing_) {
+                    fail("write", ec);
+                }
+                shutdown();
+                co_return;
+            }
+            if (publisher_waiting_) {
+                wake_.cancel();
+            }
+        }
+    }
+
+    void send_subscribe() {
+        mqtt::subscribe s;
+        s.packet_id = 1;
+        s.entries.push_back({plan_.topic, {opts().qos}});
+        mqtt::encode(s, version_, out_);
+        kick_writer();
+    }
+
+    static asio::awaitable<void> pinger(self_ptr self) { co_await self->ping_loop(); }
+
+    asio::awaitable<void> ping_loop() {
+        const unsigned keep_alive = server_keep_alive_ ? *server_keep_alive_ : opts().keep_alive;
+        if (keep_alive == 0) {
+            co_return;
+        }
+        const auto period = std::chrono::milliseconds(keep_alive * 500);
+        while (connected_ && !closing_) {
+            ping_timer_.expires_after(period);
+            auto [ec] = co_await ping_timer_.async_wait(use_tuple);
+            if (ec || !connected_ || closing_) {
+                co_return;
+            }
+            if (steady::now() - last_write_ >= period) {
+                mqtt::encode(mqtt::pingreq{}, version_, out_);
+                kick_writer();
+            }
+        }
+    }
+
+    // --- publishing --------------------------------------------------------------------------
+
+    static asio::awaitable<void> publisher(self_ptr self) {
+        co_await self->publish_loop();
+        bump(self->worker_.stats().publishers_done);
+    }
+
+    // Waits on wake_ until it is cancelled or `until`.
+    asio::awaitable<void> wait(steady::time_point until) {
+        wake_.expires_at(until);
+        co_await wake_.async_wait(use_tuple);
+    }
+
+    asio::awaitable<void> publish_loop() {
+        while (!started_ && !stopping()) {
+            co_await wait(steady::time_point::max());
+        }
+        const bool qos = pub_.qos != mqtt::qos::at_most_once;
+        const auto interval = std::chrono::duration_cast<steady::duration>(
+                std::chrono::duration<double>(plan_.interval_s));
+        // Publishers with a rate start spread over one interval, so that they do not all send at
+        // the same instant.
+        steady::time_point next = start_at_;
+        if (plan_.interval_s > 0 && worker_.shared().plan->publishers > 1) {
+            next += interval * plan_.index / worker_.shared().plan->publishers;
+        }
+        auto& stats = worker_.stats();
+        const std::uint32_t fanout = worker_.shared().plan->fanout[plan_.index];
+        unsigned since_yield = 0;
+        while (connected_ && !stopping() && sent_ < plan_.quota) {
+            steady::time_point intended;
+            if (plan_.interval_s > 0) {
+                if (steady::now() < next) {
+                    co_await wait(std::min(next, deadline_));
+                    if (steady::now() < next) {
+                        continue; // woken early (stop, ack) or at the deadline
+                    }
+                }
+                intended = next;
+                next += interval;
+            }
+            if (steady::now() >= deadline_) {
+                break;
+            }
+            if ((qos && inflight_ >= window_) || out_.size() >= out_high_water) {
+                publisher_waiting_ = true;
+                co_await wait(deadline_);
+                publisher_waiting_ = false;
+                if (plan_.interval_s > 0) {
+                    next -= interval; // keep the intended time of the message not yet sent
+                }
+                continue;
+            }
+            if (plan_.interval_s <= 0) {
+                intended = steady::now();
+            }
+            if (qos) {
+                pub_.packet_id = next_packet_id();
+                in_use_.set(pub_.packet_id);
+                ++inflight_;
+                bump(stats.sent_qos);
+            }
+            const std::uint64_t send_ns =
+                    static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                       intended.time_since_epoch())
+                                                       .count());
+            write_stamp(
+                    writable(payload_), {send_ns, plan_.index, static_cast<std::uint32_t>(sent_)});
+            mqtt::encode_publish_head(pub_, payload_.size(), version_, out_);
+            out_ += payload_;
+            ++sent_;
+            bump(stats.sent);
+            bump<std::uint64_t>(stats.expected, fanout);
+            kick_writer();
+            if (++since_yield == 64) {
+                // Let this thread's readers and writers run (acks, deliveries, other publishers).
+                since_yield = 0;
+                co_await asio::post(ex_, asio::use_awaitable);
+            }
+        }
+    }
+
+    std::uint16_t next_packet_id() noexcept {
+        for (;;) {
+            next_id_ = static_cast<std::uint16_t>(next_id_ == 65535 ? 1 : next_id_ + 1);
+            if (!in_use_.test(next_id_)) {
+                return next_id_;
+            }
+        }
+    }
+
+    // --- connection storm --------------------------------------------------------------------
+
+    asio::awaitable<void> storm() {
+        while (!started_ && !closing_) {
+            co_await wait(steady::time_point::max());
+        }
+        auto& stats = worker_.stats();
+        while (!stopping() && steady::now() < deadline_) {
+            const std::uint64_t t0 = now_ns();
+            const bool ok = co_await open();
+            if (ok) {
+                stats.latency.record(now_ns() - t0);
+                std::string bye;
+                mqtt::encode(mqtt::disconnect{}, version_, bye);
+                auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(bye), use_tuple);
+                if (ec) {
+                    fail("write DISCONNECT", ec);
+                }
+            }
+            shutdown();
+            if (!ok) {
+                // Do not turn a refusing broker into a busy loop; try again shortly.
+                co_await wait(std::min(steady::now() + 100ms, deadline_));
+            }
+        }
+    }
+
+    asio::any_io_executor ex_;
+    std::optional<Stream> stream_;
+    asio::steady_timer wake_;
+    asio::steady_timer writer_wake_;
+    asio::steady_timer ping_timer_;
+    mqtt::protocol_version version_;
+    std::vector<std::uint8_t> in_;
+    std::size_t in_begin_ = 0;
+    std::string out_;
+    std::string writing_;
+    bool connected_ = false;
+    bool closing_ = false;
+    bool failed_ = false;
+    bool writer_waiting_ = false;
+    bool publisher_waiting_ = false;
+    bool started_ = false;
+    steady::time_point start_at_{};
+    steady::time_point deadline_ = steady::time_point::max();
+    steady::time_point last_write_ = steady::now();
+    std::optional<std::uint16_t> server_keep_alive_;
+    // publisher
+    mqtt::publish pub_;
+    std::string payload_;
+    std::uint32_t window_ = 1;
+    std::uint32_t inflight_ = 0;
+    std::uint16_t next_id_ = 0;
+    std::bitset<65536> in_use_;
+};
+
+} // namespace
+
+std::uint64_t now_ns() noexcept {
+    return static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+                    .count());
+}
+
+std::unique_ptr<asio::ssl::context> make_tls_context(const options& o) {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    SSL_CTX* native = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(
+            native, o.tls_ver == tls_version::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(
+            native, o.tls_ver == tls_version::v1_2 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    // Every connection is a full handshake: no client session cache, no tickets.
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+    ctx->load_verify_file(o.ca_file);
+    ctx->use_certificate_chain_file(o.cert_file);
+    ctx->use_private_key_file(o.key_file, asio::ssl::context::pem);
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    return ctx;
+}
+
+// --- worker ------------------------------------------------------------------------------------
+
+worker::worker(run_shared& shared)
+    : shared_(shared)
+    , guard_(ctx_.get_executor()) {}
+
+worker::~worker() {
+    join();
+}
+
+void worker::start_thread() {
+    thread_ = std::thread([this] { ctx_.run(); });
+}
+
+void worker::post_open(std::vector<const connection_plan*> entries) {
+    asio::post(ctx_, [this, entries = std::move(entries)] {
+        for (const auto* e : entries) {
+            sessions_.push_back(make_session(*this, *e));
+        }
+        start_more();
+    });
+}
+
+void worker::start_more() {
+    while (opening_ < max_parallel_opens && next_to_start_ < sessions_.size()) {
+        ++opening_;
+        sessions_[next_to_start_++]->start();
+    }
+}
+
+void worker::post_start(steady::time_point at, steady::time_point deadline) {
+    asio::post(ctx_, [this, at, deadline] {
+        for (auto& s : sessions_) {
+            s->start_publishing(at, deadline);
+        }
+    });
+}
+
+void worker::post_stop() {
+    asio::post(ctx_, [this] {
+        for (auto& s : sessions_) {
+            s->wake();
+        }
+    });
+}
+
+void worker::post_close() {
+    asio::post(ctx_, [this] {
+        for (auto& s : sessions_) {
+            s->close();
+        }
+    });
+}
+
+void worker::join() {
+    if (thread_.joinable()) {
+        guard_.reset();
+        ctx_.stop();
+        thread_.join();
+    }
+}
+
+void worker::error(std::string message) {
+    bump(stats_.errors);
+    if (stats_.error_samples.size() < max_error_samples) {
+        stats_.error_samples.push_back(std::move(message));
+    }
+}
+
+void worker::release_open() {
+    --opening_;
+    start_more();
+}
+
+std::shared_ptr<session_base> make_session(worker& w, const connection_plan& plan) {
+    if (w.shared().tls != nullptr) {
+        return std::make_shared<session<tls_stream>>(w, plan);
+    }
+    return std::make_shared<session<tcp::socket>>(w, plan);
+}
+
+} // namespace thinggate::bench
