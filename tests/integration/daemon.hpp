@@ -184,7 +184,6 @@ public:
     void restart();
     /// The data dir of the daemon.
     std::filesystem::path data_dir() const;
-    pid_t pid() const noexcept { return process_ ? process_->pid() : -1; }
 
     bool running() const noexcept { return process_ != nullptr && !stopped_; }
 
