@@ -2,6 +2,7 @@
 //   make_data_dir write DIR     a new data dir holding the known records below
 //   make_data_dir hold DIR      opens DIR, prints "locked", keeps it open until stdin closes
 //                               (or the process is killed)
+//   make_data_dir schema DIR    DIR (a data dir) relabelled as written by the next schema version
 //   make_data_dir corpus DIR    one file per sample record in record_fuzz's input framing
 //                               (u16 big-endian key length, key, value) into DIR
 // The records: 2 sessions (one with a will), 3 subscriptions, 2 queued, 1 in flight,
@@ -14,6 +15,8 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+
+#include <rocksdb/db.h>
 
 #include "persist/record_codec.hpp"
 #include "persist/rocksdb/rocksdb_store.hpp"
@@ -231,6 +234,33 @@ int corpus(const fs::path& dir) {
 
 } // namespace
 
+/// Rewrites the meta schema version to current + 1 (with RocksDB directly: the store would refuse).
+int relabel_schema(const fs::path& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families{{rocksdb::kDefaultColumnFamilyName, {}}};
+    for (std::size_t i = 0; i < persist::family_count; ++i) {
+        families.emplace_back(std::string(persist::to_string(static_cast<persist::family>(i))),
+                              rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), families, &handles, &raw);
+    if (!s.ok()) {
+        std::cerr << "make_data_dir: " << s.ToString() << '\n';
+        return 1;
+    }
+    std::unique_ptr<rocksdb::DB> db(raw);
+    s = db->Put(rocksdb::WriteOptions(), handles.back(), persist::codec::meta_schema_key,
+                persist::codec::encode_u32(persist::current_schema_version + 1));
+    for (auto* h : handles) {
+        db->DestroyColumnFamilyHandle(h);
+    }
+    if (!s.ok() || !db->Close().ok()) {
+        std::cerr << "make_data_dir: " << s.ToString() << '\n';
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc != 3) {
         std::cerr << "usage: make_data_dir write|hold|corpus DIR\n";
@@ -243,6 +273,9 @@ int main(int argc, char** argv) {
     }
     if (mode == "hold") {
         return hold(dir);
+    }
+    if (mode == "schema") {
+        return relabel_schema(dir);
     }
     if (mode == "corpus") {
         return corpus(dir);

@@ -308,6 +308,30 @@ TEST_CASE("kill -9 with a delayed will pending and sessions expiring: the will i
     CHECK(dev.connect());
 }
 
+#ifdef THINGGATE_MAKE_DATA_DIR
+TEST_CASE("a data dir of another schema version is refused at start-up, nothing changed") {
+    gateway d;
+    d.stop();
+    const auto db = d.data_dir() / "db";
+    auto relabel = run_command({THINGGATE_MAKE_DATA_DIR, "schema", db.string()});
+    REQUIRE_MESSAGE(relabel.exit_code == 0, relabel.output);
+    auto listing = [&] {
+        std::vector<std::pair<std::string, std::uintmax_t>> files;
+        for (const auto& e : fs::directory_iterator(db)) {
+            files.emplace_back(e.path().filename().string(), e.is_regular_file() ? e.file_size() : 0);
+        }
+        std::sort(files.begin(), files.end());
+        return files;
+    };
+    const auto before = listing();
+    auto r = run_command({THINGGATE_BINARY, "--config", d.config_file().string()});
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.output.find("schema version 2, this thinggate reads version 1") != std::string::npos, r.output);
+    CHECK_MESSAGE(r.output.find("Nothing in it was changed") != std::string::npos, r.output);
+    CHECK(listing() == before);
+}
+#endif
+
 TEST_CASE("a second thinggate on the same data dir is refused, and so is another program's database") {
     gateway d;
     {
