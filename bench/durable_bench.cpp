@@ -16,6 +16,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_dir.hpp"
+
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
 #include "mqtt/codec.hpp"
@@ -25,21 +27,7 @@ namespace {
 
 using namespace thinggate;
 
-class bench_dir {
-public:
-    bench_dir() {
-        auto pattern = (std::filesystem::temp_directory_path() / "thinggate-bench-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path = pattern;
-    }
-    ~bench_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::filesystem::path path;
-};
+using thinggate::bench::bench_dir;
 
 /// One shard run on the benchmark's thread; the store's writer thread posts completions into it.
 class inline_runtime final : public broker::runtime {

@@ -14,29 +14,15 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_dir.hpp"
+
 #include "persist/rocksdb/rocksdb_store.hpp"
 
 namespace {
 
 using namespace thinggate::persist;
 
-class bench_dir {
-public:
-    bench_dir() {
-        auto pattern = (std::filesystem::temp_directory_path() / "thinggate-bench-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path = pattern;
-    }
-
-    ~bench_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-
-    std::filesystem::path path;
-};
+using thinggate::bench::bench_dir;
 
 std::unique_ptr<rocksdb_store> open_store(const std::filesystem::path& dir) {
     rocksdb_options o;

@@ -54,6 +54,21 @@ std::size_t keys(const data_ptr& d, persist::family f) {
     return d->families[static_cast<std::size_t>(f)].size();
 }
 
+/// A persistent session "sub" subscribed to `filter`, then offline (its connection dropped).
+void offline_subscriber(node& n, const std::string& filter, qos q) {
+    peer sub(n.b, n.rt, 0);
+    sub.connect("sub", true, 3600);
+    sub.subscribe(filter, q);
+    sub.drop();
+}
+
+/// Connects "sub" again (session present) and returns what it receives.
+std::vector<mqtt::publish> resume_subscriber(node& n) {
+    peer sub(n.b, n.rt, 0);
+    REQUIRE(sub.connect("sub", false, 3600).session_present);
+    return publishes(sub.received());
+}
+
 mqtt::connect connect_packet(std::string id, bool clean, std::uint32_t expiry) {
     mqtt::connect c;
     c.client_id = std::move(id);
@@ -72,10 +87,7 @@ TEST_CASE("acknowledged QoS 1 and QoS 2 messages to an offline persistent sessio
     data_ptr after;
     {
         node n(disk);
-        peer sub(n.b, n.rt, 0);
-        sub.connect("sub", true, 3600);
-        sub.subscribe("t/#", qos::exactly_once);
-        sub.drop();
+        offline_subscriber(n, "t/#", qos::exactly_once);
         peer pub(n.b, n.rt, 1);
         pub.connect("pub");
         for (int i = 0; i < 10; ++i) {
@@ -102,10 +114,7 @@ TEST_CASE("acknowledged QoS 1 and QoS 2 messages to an offline persistent sessio
 TEST_CASE("a PUBACK is never sent for a message whose write has not committed") {
     auto disk = fresh();
     node n(disk);
-    peer sub(n.b, n.rt, 0);
-    sub.connect("sub", true, 3600);
-    sub.subscribe("t", qos::at_least_once);
-    sub.drop();
+    offline_subscriber(n, "t", qos::at_least_once);
     peer pub(n.b, n.rt, 1);
     pub.connect("pub");
     // Publish without letting the shard finish its loop turn: the batch is not committed yet.
@@ -134,10 +143,7 @@ TEST_CASE("a PUBACK is never sent for a message whose write has not committed") 
 TEST_CASE("disk full: the publish is refused with 0x97 and nothing of it is kept or delivered") {
     auto disk = fresh();
     node n(disk);
-    peer sub(n.b, n.rt, 0);
-    sub.connect("sub", true, 3600);
-    sub.subscribe("t", qos::at_least_once);
-    sub.drop();
+    offline_subscriber(n, "t", qos::at_least_once);
     peer pub(n.b, n.rt, 1);
     pub.connect("pub");
     n.store.fail_next_commit(persist::make_error_code(persist::errc::disk_full));
@@ -148,9 +154,7 @@ TEST_CASE("disk full: the publish is refused with 0x97 and nothing of it is kept
     // Space is back: the next one goes through.
     pub.publish("t", "kept", qos::at_least_once);
     CHECK(pub.expect_one<mqtt::puback>().reason == reason_code::success);
-    peer again(n.b, n.rt, 0);
-    again.connect("sub", false, 3600);
-    auto got = publishes(again.received());
+    auto got = resume_subscriber(n);
     REQUIRE(got.size() == 1);
     CHECK(got[0].payload == "kept");
 }
@@ -158,10 +162,7 @@ TEST_CASE("disk full: the publish is refused with 0x97 and nothing of it is kept
 TEST_CASE("disk full on a QoS 2 PUBLISH: PUBREC 0x97 and the packet id is forgotten, so a retry is routed") {
     auto disk = fresh();
     node n(disk);
-    peer sub(n.b, n.rt, 0);
-    sub.connect("sub", true, 3600);
-    sub.subscribe("t", qos::exactly_once);
-    sub.drop();
+    offline_subscriber(n, "t", qos::exactly_once);
     peer pub(n.b, n.rt, 1);
     pub.connect("pub", true, 3600);
     n.store.fail_next_commit(persist::make_error_code(persist::errc::disk_full));
@@ -169,9 +170,7 @@ TEST_CASE("disk full on a QoS 2 PUBLISH: PUBREC 0x97 and the packet id is forgot
     CHECK(pub.expect_one<mqtt::pubrec>().reason == reason_code::quota_exceeded);
     pub.publish("t", "one", qos::exactly_once, false, 5);
     CHECK(pub.expect_one<mqtt::pubrec>().reason == reason_code::success);
-    peer again(n.b, n.rt, 0);
-    again.connect("sub", false, 3600);
-    CHECK(publishes(again.received()).size() == 1);
+    CHECK(resume_subscriber(n).size() == 1);
 }
 
 TEST_CASE("[MQTT-4.3.3] QoS 2 exactly once across a crash: the retried PUBLISH is not routed again") {
@@ -179,10 +178,7 @@ TEST_CASE("[MQTT-4.3.3] QoS 2 exactly once across a crash: the retried PUBLISH i
     data_ptr after;
     {
         node n(disk);
-        peer sub(n.b, n.rt, 0);
-        sub.connect("sub", true, 3600);
-        sub.subscribe("t", qos::exactly_once);
-        sub.drop();
+        offline_subscriber(n, "t", qos::exactly_once);
         peer pub(n.b, n.rt, 1);
         pub.connect("pub", true, 3600);
         pub.publish("t", "once", qos::exactly_once, false, 9);
@@ -204,9 +200,7 @@ TEST_CASE("[MQTT-4.3.3] QoS 2 exactly once across a crash: the retried PUBLISH i
     pub.send(mqtt::pubrel{9, reason_code::success, {}});
     CHECK(pub.expect_one<mqtt::pubcomp>().reason == reason_code::success);
     CHECK(keys(after, persist::family::qos2_in) == 0);
-    peer sub(n.b, n.rt, 0);
-    sub.connect("sub", false, 3600);
-    CHECK(publishes(sub.received()).size() == 1);
+    CHECK(resume_subscriber(n).size() == 1);
 }
 
 TEST_CASE("in-flight messages caught mid-handshake are resumed after a crash") {
@@ -401,10 +395,7 @@ TEST_CASE("queue overflow rules: drop-new, drop-oldest, refuse (0x97, delivered 
         o.lim.overflow = rule;
         auto disk = fresh();
         node n(disk, o);
-        peer sub(n.b, n.rt, 0);
-        sub.connect("sub", true, 3600);
-        sub.subscribe("t", qos::at_least_once);
-        sub.drop();
+        offline_subscriber(n, "t", qos::at_least_once);
         peer other(n.b, n.rt, 0);
         other.connect("other");
         other.subscribe("t", qos::at_least_once);
