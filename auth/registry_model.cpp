@@ -1,5 +1,7 @@
 #include "auth/registry_model.hpp"
 
+#include "auth/json_fields.hpp"
+
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -54,89 +56,35 @@ bool attribute_char(char c) noexcept {
 
 // --- strict decoding ---
 
-/// Thrown inside a decode function and turned into registry_errc::corrupt at its boundary.
-struct decode_failure : std::runtime_error {
-    using std::runtime_error::runtime_error;
+using decode_failure = json_field_error;
+
+/// Holds the parsed object; a base listed before json_fields, so it is built first.
+struct parsed_object {
+    boost::json::object parsed;
 };
 
-/// Reads the fields of one stored object; every field must be read exactly as expected and no
-/// other field may be present.
-class field_reader {
+/// A stored record's fields: json_fields over the parsed value, plus the format version and the
+/// agreement of key and value.
+class field_reader : private parsed_object, public json_fields {
 public:
-    field_reader(std::string what, std::string_view text)
-        : what_(std::move(what)) {
-        boost::system::error_code ec;
-        auto v = json::parse(text, ec);
-        if (ec) {
-            fail("not JSON (" + ec.message() + ")");
-        }
-        if (!v.is_object()) {
-            fail("not a JSON object");
-        }
-        object_ = std::move(v.get_object());
+    field_reader(const std::string& what, std::string_view text)
+        : parsed_object{json_fields::parse_object(what, text)}
+        , json_fields(what, parsed) {
         if (integer("v") != stored_format) {
             fail("field \"v\": unknown format version");
         }
     }
 
-    [[noreturn]] void fail(const std::string& message) const {
-        throw decode_failure(what_ + ": " + message);
-    }
-
-    const json::value& field(std::string_view key) {
-        auto* v = object_.if_contains(key);
-        if (v == nullptr) {
-            fail("missing field \"" + std::string(key) + "\"");
-        }
-        read_.insert(std::string(key));
-        return *v;
-    }
-
-    std::string string(std::string_view key) {
-        const auto& v = field(key);
-        if (!v.is_string()) {
-            fail("field \"" + std::string(key) + "\" must be a string");
-        }
-        return std::string(v.get_string());
-    }
-
-    bool boolean(std::string_view key) {
-        const auto& v = field(key);
-        if (!v.is_bool()) {
-            fail("field \"" + std::string(key) + "\" must be true or false");
-        }
-        return v.get_bool();
-    }
-
-    std::int64_t integer(std::string_view key) {
-        const auto& v = field(key);
-        if (v.is_int64()) {
-            return v.get_int64();
-        }
-        if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
-            return static_cast<std::int64_t>(v.get_uint64());
-        }
-        fail("field \"" + std::string(key) + "\" must be an integer");
-    }
-
     std::uint32_t positive32(std::string_view key) {
         auto n = integer(key);
         if (n < 1 || n > UINT32_MAX) {
-            fail("field \"" + std::string(key) + "\" out of range");
+            fail_field(key, "out of range");
         }
         return static_cast<std::uint32_t>(n);
     }
 
     registry_time time(std::string_view key) {
         return registry_time{std::chrono::milliseconds{integer(key)}};
-    }
-
-    const json::object& object(std::string_view key) {
-        const auto& v = field(key);
-        if (!v.is_object()) {
-            fail("field \"" + std::string(key) + "\" must be an object");
-        }
-        return v.get_object();
     }
 
     /// The key the record is stored under must equal the name inside it.
@@ -146,19 +94,6 @@ public:
                  "\") differs from the key");
         }
     }
-
-    void finish() const {
-        for (const auto& [key, value] : object_) {
-            if (read_.count(std::string(key)) == 0) {
-                fail("unknown field \"" + std::string(key) + "\"");
-            }
-        }
-    }
-
-private:
-    std::string what_;
-    json::object object_;
-    std::set<std::string> read_;
 };
 
 std::string what_of(std::string_view kind, std::string_view key) {
@@ -424,7 +359,7 @@ registry_result<thing> decode_thing(const persist::blob_record& r) {
         for (const auto& [k, v] : f.object("attributes")) {
             if (!v.is_string() || !is_valid_attribute_name(k) ||
                 !is_valid_attribute_value(v.get_string())) {
-                f.fail("field \"attributes\": bad attribute \"" + std::string(k) + "\"");
+                f.fail_field("attributes", "has a bad attribute \"" + std::string(k) + "\"");
             }
             e.attributes.emplace(std::string(k), std::string(v.get_string()));
         }

@@ -11,12 +11,6 @@ namespace thinggate::auth {
 
 namespace {
 
-template <typename Map>
-auto* find_in(const Map& map, std::string_view key) {
-    auto it = map.find(key);
-    return it == map.end() ? nullptr : &it->second;
-}
-
 std::shared_ptr<X509> share(x509_ptr p) {
     return {p.release(), openssl_deleter<X509_free>{}};
 }
@@ -51,7 +45,7 @@ std::vector<std::string> seconds_of(const std::vector<const attachment*>& list) 
 
 const attachment* registry_state::find_attachment(
         attachment_kind kind, std::string_view first, std::string_view second) const {
-    return find_in(attachments, attachment_key(kind, first, second));
+    return find_entry(attachments, attachment_key(kind, first, second));
 }
 
 std::vector<const attachment*>
@@ -147,27 +141,27 @@ std::shared_ptr<const registry_snapshot> registry_snapshot::build(
 }
 
 const ca_certificate* registry_snapshot::find_ca(std::string_view id) const {
-    return find_in(state_.cas, id);
+    return find_entry(state_.cas, id);
 }
 
 const certificate* registry_snapshot::find_certificate(std::string_view id) const {
-    return find_in(state_.certificates, id);
+    return find_entry(state_.certificates, id);
 }
 
 const thing* registry_snapshot::find_thing(std::string_view name) const {
-    return find_in(state_.things, name);
+    return find_entry(state_.things, name);
 }
 
 const thing_group* registry_snapshot::find_group(std::string_view name) const {
-    return find_in(state_.groups, name);
+    return find_entry(state_.groups, name);
 }
 
 const named_policy* registry_snapshot::find_policy(std::string_view name) const {
-    return find_in(state_.policies, name);
+    return find_entry(state_.policies, name);
 }
 
 const policy::policy_document* registry_snapshot::default_document(std::string_view name) const {
-    auto* entry = find_in(documents_, name);
+    auto* entry = find_entry(documents_, name);
     return entry == nullptr ? nullptr : entry->second.get();
 }
 
@@ -190,7 +184,7 @@ std::vector<std::string> registry_snapshot::thing_groups(std::string_view thing_
 }
 
 const ca_trust* registry_snapshot::trust(std::string_view ca_id) const {
-    return find_in(trust_, ca_id);
+    return find_entry(trust_, ca_id);
 }
 
 } // namespace thinggate::auth

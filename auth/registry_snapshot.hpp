@@ -24,6 +24,19 @@ namespace thinggate::auth {
 template <typename V>
 using by_name = std::map<std::string, V, std::less<>>;
 
+/// The entry under `key`, or null.
+template <typename V>
+const V* find_entry(const by_name<V>& map, std::string_view key) {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+}
+
+template <typename V>
+V* find_entry(by_name<V>& map, std::string_view key) {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+}
+
 /// Every registry entry, as stored. Attachments are keyed by attachment_key().
 struct registry_state {
     by_name<ca_certificate> cas;

@@ -35,12 +35,6 @@ registry_error bad_name(std::string_view kind, std::string_view name, std::strin
 constexpr std::string_view name_rule = "1..128 characters from A-Z a-z 0-9 _ : -";
 constexpr std::string_view policy_name_rule = "1..128 characters from A-Z a-z 0-9 _ + = , . @ -";
 
-template <typename Map>
-auto* lookup(Map& map, std::string_view key) {
-    auto it = map.find(key);
-    return it == map.end() ? nullptr : &it->second;
-}
-
 /// The policy document's validation, with the policy named in front of the policy module's
 /// message (which names the statement).
 registry_result<void> check_document(std::string_view policy_name, std::string_view document) {
@@ -114,7 +108,7 @@ registry_result<void> registry_txn::update_ca(
         std::optional<ca_status> status,
         std::optional<bool> auto_registration,
         std::optional<std::string> crl_file) {
-    auto* ca = lookup(state_.cas, id);
+    auto* ca = find_entry(state_.cas, id);
     if (ca == nullptr) {
         return not_found("CA certificate", id);
     }
@@ -138,7 +132,7 @@ registry_result<void> registry_txn::update_ca(
 }
 
 registry_result<void> registry_txn::delete_ca(std::string_view id) {
-    auto* ca = lookup(state_.cas, id);
+    auto* ca = find_entry(state_.cas, id);
     if (ca == nullptr) {
         return not_found("CA certificate", id);
     }
@@ -203,7 +197,7 @@ registry_txn::register_certificate(std::string_view pem, certificate_status stat
 
 registry_result<void>
 registry_txn::update_certificate(std::string_view id, certificate_status status) {
-    auto* c = lookup(state_.certificates, id);
+    auto* c = find_entry(state_.certificates, id);
     if (c == nullptr) {
         return not_found("certificate", id);
     }
@@ -230,7 +224,7 @@ registry_txn::update_certificate(std::string_view id, certificate_status status)
 }
 
 registry_result<void> registry_txn::delete_certificate(std::string_view id) {
-    auto* c = lookup(state_.certificates, id);
+    auto* c = find_entry(state_.certificates, id);
     if (c == nullptr) {
         return not_found("certificate", id);
     }
@@ -293,7 +287,7 @@ registry_result<void> registry_txn::create_thing(
     if (auto r = check_attributes(name, attributes); !r) {
         return r;
     }
-    if (auto* existing = lookup(state_.things, name)) {
+    if (auto* existing = find_entry(state_.things, name)) {
         if (existing->type_name == type_name && existing->attributes == attributes) {
             return {};
         }
@@ -314,7 +308,7 @@ registry_result<void> registry_txn::update_thing(
         std::string_view name,
         std::optional<std::string> type_name,
         std::optional<attribute_map> attributes) {
-    auto* t = lookup(state_.things, name);
+    auto* t = find_entry(state_.things, name);
     if (t == nullptr) {
         return not_found("thing", name);
     }
@@ -368,7 +362,7 @@ registry_txn::create_thing_type(std::string_view name, std::string_view descript
     if (!is_valid_registry_name(name)) {
         return bad_name("thing type", name, name_rule);
     }
-    if (auto* existing = lookup(state_.thing_types, name)) {
+    if (auto* existing = find_entry(state_.thing_types, name)) {
         if (existing->description == description) {
             return {};
         }
@@ -402,7 +396,7 @@ registry_result<void> registry_txn::create_thing_group(
     if (!is_valid_registry_name(name)) {
         return bad_name("thing group", name, name_rule);
     }
-    if (auto* existing = lookup(state_.groups, name)) {
+    if (auto* existing = find_entry(state_.groups, name)) {
         if (existing->parent == parent && existing->description == description) {
             return {};
         }
@@ -412,8 +406,8 @@ registry_result<void> registry_txn::create_thing_group(
     }
     if (!parent.empty()) {
         std::size_t depth = 1;
-        for (const auto* g = lookup(state_.groups, parent); g != nullptr;
-             g = g->parent.empty() ? nullptr : lookup(state_.groups, g->parent)) {
+        for (const auto* g = find_entry(state_.groups, parent); g != nullptr;
+             g = g->parent.empty() ? nullptr : find_entry(state_.groups, g->parent)) {
             ++depth;
         }
         if (state_.groups.count(parent) == 0) {
@@ -517,7 +511,7 @@ registry_txn::create_policy(std::string_view name, std::string_view document) {
 
 registry_result<std::uint32_t> registry_txn::create_policy_version(
         std::string_view name, std::string_view document, bool set_as_default) {
-    auto* p = lookup(state_.policies, name);
+    auto* p = find_entry(state_.policies, name);
     if (p == nullptr) {
         return not_found("policy", name);
     }
@@ -545,7 +539,7 @@ registry_result<std::uint32_t> registry_txn::create_policy_version(
 
 registry_result<void>
 registry_txn::set_default_policy_version(std::string_view name, std::uint32_t version) {
-    auto* p = lookup(state_.policies, name);
+    auto* p = find_entry(state_.policies, name);
     if (p == nullptr) {
         return not_found("policy", name);
     }
@@ -563,7 +557,7 @@ registry_txn::set_default_policy_version(std::string_view name, std::uint32_t ve
 
 registry_result<void>
 registry_txn::delete_policy_version(std::string_view name, std::uint32_t version) {
-    auto* p = lookup(state_.policies, name);
+    auto* p = find_entry(state_.policies, name);
     if (p == nullptr) {
         return not_found("policy", name);
     }
@@ -581,7 +575,7 @@ registry_txn::delete_policy_version(std::string_view name, std::uint32_t version
 }
 
 registry_result<void> registry_txn::delete_policy(std::string_view name) {
-    auto* p = lookup(state_.policies, name);
+    auto* p = find_entry(state_.policies, name);
     if (p == nullptr) {
         return not_found("policy", name);
     }
