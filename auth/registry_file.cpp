@@ -252,6 +252,12 @@ private:
         bool inline_doc = e.has("document");
         bool file_doc = e.has("document_file");
         if (d.absent) {
+            // An absent policy may keep its document in the file; it is not read.
+            for (const char* key : {"document", "document_file"}) {
+                if (e.has(key)) {
+                    e.field(key);
+                }
+            }
             return d;
         }
         if (inline_doc == file_doc) {
