@@ -7,11 +7,12 @@
 #include <iterator>
 #include <utility>
 
-#include <arpa/inet.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
 
 #include "auth/pki.hpp"
 
@@ -86,7 +87,8 @@ policy::attribute_list name_attributes(const X509_NAME* name) {
 }
 
 std::string ia5(const ASN1_IA5STRING* s) {
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s));
+    return std::string(
+            reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s));
 }
 
 std::string ip_text(const ASN1_OCTET_STRING* s) {
@@ -104,8 +106,8 @@ std::string ip_text(const ASN1_OCTET_STRING* s) {
 
 policy::alternative_names alternative_names(const X509& cert, int nid) {
     policy::alternative_names out;
-    general_names_ptr names(static_cast<GENERAL_NAMES*>(
-            X509_get_ext_d2i(&cert, nid, nullptr, nullptr)));
+    general_names_ptr names(
+            static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(&cert, nid, nullptr, nullptr)));
     if (!names) {
         return out;
     }

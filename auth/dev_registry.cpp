@@ -12,8 +12,8 @@ namespace {
 registry_result<std::string> read_pem(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        return make_registry_error(registry_errc::invalid_request,
-                                   "development PKI: cannot read " + path.string());
+        return make_registry_error(
+                registry_errc::invalid_request, "development PKI: cannot read " + path.string());
     }
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
@@ -22,8 +22,9 @@ registry_result<std::string> read_pem(const std::filesystem::path& path) {
 registry_result<std::string> id_of(const std::string& pem, const std::filesystem::path& path) {
     auto cert = parse_certificate_pem(pem);
     if (!cert) {
-        return make_registry_error(registry_errc::certificate_invalid,
-                                   "development PKI: " + path.string() + ": " + cert.error().message);
+        return make_registry_error(
+                registry_errc::certificate_invalid,
+                "development PKI: " + path.string() + ": " + cert.error().message);
     }
     return certificate_id(**cert);
 }

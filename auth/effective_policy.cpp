@@ -6,7 +6,9 @@
 namespace thinggate::auth {
 
 std::optional<resolved_thing> resolve_thing(
-        const registry_snapshot& snap, std::string_view certificate_id, std::string_view client_id) {
+        const registry_snapshot& snap,
+        std::string_view certificate_id,
+        std::string_view client_id) {
     std::optional<resolved_thing> by_client_id;
     for (const auto* a : snap.certificate_things(certificate_id)) {
         if (a->exclusive) {
@@ -78,7 +80,9 @@ connection_policies resolve_connection(const registry_snapshot& snap, policy::co
 }
 
 connection_policies resolve_connection(
-        const registry_snapshot& snap, policy::context ctx, const std::optional<std::string>& thing_name) {
+        const registry_snapshot& snap,
+        policy::context ctx,
+        const std::optional<std::string>& thing_name) {
     connection_policies out;
     ctx.thing.reset();
     if (!ctx.certificate && !thing_name) {

@@ -36,7 +36,8 @@ struct applied_policy {
 };
 
 /// The groups of `thing_name` and all their ancestors, nearest first, each once.
-std::vector<std::string> thing_group_closure(const registry_snapshot& snap, std::string_view thing_name);
+std::vector<std::string>
+thing_group_closure(const registry_snapshot& snap, std::string_view thing_name);
 
 /// The policies of the certificate, then of the thing's groups with their ancestors (when
 /// `thing_name` is set), each policy once (first reason wins).
@@ -68,6 +69,8 @@ connection_policies resolve_connection(const registry_snapshot& snap, policy::co
 /// The same with a forced thing (thinggatectl policy test --thing): `thing_name` is bound
 /// whatever the attachments say; nullopt resolves as usual.
 connection_policies resolve_connection(
-        const registry_snapshot& snap, policy::context ctx, const std::optional<std::string>& thing_name);
+        const registry_snapshot& snap,
+        policy::context ctx,
+        const std::optional<std::string>& thing_name);
 
 } // namespace thinggate::auth

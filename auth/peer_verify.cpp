@@ -51,8 +51,11 @@ std::string inactive_issuer(const registry_snapshot& snap, X509& leaf) {
     return {};
 }
 
-std::string jitr_payload(const std::string& cert_id, const std::string& ca_id,
-                         registry_time now, const verify_options& options) {
+std::string jitr_payload(
+        const std::string& cert_id,
+        const std::string& ca_id,
+        registry_time now,
+        const verify_options& options) {
     boost::json::object o;
     o["certificateId"] = cert_id;
     o["caCertificateId"] = ca_id;
@@ -111,15 +114,17 @@ verify_outcome verify_client_certificate(
 
     x509_store_ctx_ptr ctx(X509_STORE_CTX_new());
     if (!ctx || X509_STORE_CTX_init(ctx.get(), snap.trust_store(), leaf, chain) != 1) {
-        return refuse(std::move(out), refusal::invalid_chain,
-                      "cannot set up verification: " + openssl_error_text());
+        return refuse(
+                std::move(out),
+                refusal::invalid_chain,
+                "cannot set up verification: " + openssl_error_text());
     }
     X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
     X509_VERIFY_PARAM_set_time(
             param,
-            static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                        now.time_since_epoch())
-                                        .count()));
+            static_cast<time_t>(
+                    std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
+                            .count()));
     // Every registered CA is a trust anchor, a registered intermediate included.
     X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
 
@@ -136,11 +141,15 @@ verify_outcome verify_client_certificate(
         if (issuer_missing(error)) {
             if (auto ca = inactive_issuer(snap, *leaf); !ca.empty()) {
                 out.ca_certificate_id = ca;
-                return refuse(std::move(out), refusal::ca_inactive,
-                              "its CA certificate " + ca + " is INACTIVE");
+                return refuse(
+                        std::move(out),
+                        refusal::ca_inactive,
+                        "its CA certificate " + ca + " is INACTIVE");
             }
-            return refuse(std::move(out), refusal::unknown_ca,
-                          "no registered ACTIVE CA certificate issued it (" + text + ")");
+            return refuse(
+                    std::move(out),
+                    refusal::unknown_ca,
+                    "no registered ACTIVE CA certificate issued it (" + text + ")");
         }
         return refuse(std::move(out), refusal::invalid_chain, text);
     }
@@ -150,13 +159,17 @@ verify_outcome verify_client_certificate(
     STACK_OF(X509)* verified = X509_STORE_CTX_get0_chain(ctx.get());
     int length = sk_X509_num(verified);
     if (length < 2) {
-        return refuse(std::move(out), refusal::unknown_ca,
-                      "the certificate is itself a registered CA certificate, not a device's");
+        return refuse(
+                std::move(out),
+                refusal::unknown_ca,
+                "the certificate is itself a registered CA certificate, not a device's");
     }
     out.ca_certificate_id = certificate_id(*sk_X509_value(verified, 1));
     if (snap.trust(out.ca_certificate_id) == nullptr) {
-        return refuse(std::move(out), refusal::unknown_ca,
-                      "its issuer is not a registered CA certificate (register the intermediate)");
+        return refuse(
+                std::move(out),
+                refusal::unknown_ca,
+                "its issuer is not a registered CA certificate (register the intermediate)");
     }
     for (int i = 0; i + 1 < length; ++i) {
         X509* subject = sk_X509_value(verified, i);
@@ -170,10 +183,12 @@ verify_outcome verify_client_certificate(
         }
         X509_REVOKED* entry = nullptr;
         if (trust->crl && X509_CRL_get0_by_cert(trust->crl.get(), &entry, subject) == 1) {
-            return refuse(std::move(out), refusal::revoked_by_crl,
-                          i == 0 ? "listed in the CRL of CA " + issuer_id
-                                 : "a CA certificate of its chain is listed in the CRL of CA " +
-                                           issuer_id);
+            return refuse(
+                    std::move(out),
+                    refusal::revoked_by_crl,
+                    i == 0 ? "listed in the CRL of CA " + issuer_id
+                           : "a CA certificate of its chain is listed in the CRL of CA " +
+                                     issuer_id);
         }
     }
 
@@ -189,12 +204,16 @@ verify_outcome verify_client_certificate(
             entry.not_before = not_before(*leaf);
             entry.not_after = not_after(*leaf);
             entry.created_at = now;
-            out = refuse(std::move(out), refusal::not_registered,
-                         "not registered; recorded as PENDING_ACTIVATION (just-in-time "
-                         "registration by CA " + out.ca_certificate_id + ")");
+            out =
+                    refuse(std::move(out),
+                           refusal::not_registered,
+                           "not registered; recorded as PENDING_ACTIVATION (just-in-time "
+                           "registration by CA " +
+                                   out.ca_certificate_id + ")");
             out.result = verify_outcome::kind::jitr;
             out.jitr_topic = "$aws/events/certificates/registered/" + out.ca_certificate_id;
-            out.jitr_payload = jitr_payload(out.certificate_id, out.ca_certificate_id, now, options);
+            out.jitr_payload =
+                    jitr_payload(out.certificate_id, out.ca_certificate_id, now, options);
             out.jitr_entry = std::move(entry);
             return out;
         }
@@ -212,8 +231,10 @@ verify_outcome verify_client_certificate(
     case certificate_status::revoked:
         return refuse(std::move(out), refusal::revoked, "its status is REVOKED");
     case certificate_status::pending_activation:
-        return refuse(std::move(out), refusal::pending_activation,
-                      "its status is PENDING_ACTIVATION (activate it to connect)");
+        return refuse(
+                std::move(out),
+                refusal::pending_activation,
+                "its status is PENDING_ACTIVATION (activate it to connect)");
     case certificate_status::pending_transfer:
         return refuse(std::move(out), refusal::pending_transfer, "its status is PENDING_TRANSFER");
     }

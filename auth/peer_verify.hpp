@@ -55,7 +55,7 @@ struct verify_outcome {
     std::string certificate_id;    ///< the leaf's id (empty without a leaf)
     std::string ca_certificate_id; ///< the registered CA that issued the leaf, when known
     refusal reason = refusal::no_certificate; ///< when refused (jitr: not_registered)
-    std::string message;           ///< a sentence for the log, naming certificate and reason
+    std::string message; ///< a sentence for the log, naming certificate and reason
 
     /// jitr: the entry to record (status PENDING_ACTIVATION) with registry_txn::record_jitr,
     /// the topic `$aws/events/certificates/registered/<caCertificateId>` and its JSON payload

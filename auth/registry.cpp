@@ -1,5 +1,6 @@
 #include "auth/registry.hpp"
 
+#include <functional>
 #include <stdexcept>
 #include <utility>
 
@@ -14,8 +15,8 @@ registry_error corrupt(std::string message) {
 /// Reads every blob of `kind`, decodes it with `decode` and hands it to `add`. The first
 /// failure (storage or decoding) stops the load.
 template <typename Decode, typename Add>
-registry_result<void> load_kind(
-        const persist::store& store, persist::blob_kind kind, Decode decode, Add add) {
+registry_result<void>
+load_kind(const persist::store& store, persist::blob_kind kind, Decode decode, Add add) {
     std::optional<registry_error> failure;
     auto ec = store.for_each_blob(kind, [&](persist::blob_record&& r) {
         auto decoded = decode(r);
@@ -39,15 +40,6 @@ registry_result<void> load_kind(
     return {};
 }
 
-template <typename Map>
-auto insert_into(Map& map) {
-    return [&map](auto&& e) -> registry_result<void> {
-        std::string key = e.name;
-        map.emplace(std::move(key), std::move(e));
-        return {};
-    };
-}
-
 registry_result<registry_state> load_state(const persist::store& store) {
     using persist::blob_kind;
     registry_state s;
@@ -58,57 +50,67 @@ registry_result<registry_state> load_state(const persist::store& store) {
             return {};
         };
     };
-    registry_result<void> r = load_kind(store, blob_kind::ca_certificate, decode_ca_certificate, by_id(s.cas));
-    if (r) {
-        r = load_kind(store, blob_kind::certificate, decode_certificate, by_id(s.certificates));
-    }
-    if (r) {
-        r = load_kind(store, blob_kind::thing_type, decode_thing_type, insert_into(s.thing_types));
-    }
-    if (r) {
-        r = load_kind(store, blob_kind::thing, decode_thing, insert_into(s.things));
-    }
-    if (r) {
-        r = load_kind(store, blob_kind::thing_group, decode_thing_group, insert_into(s.groups));
-    }
-    if (r) {
-        r = load_kind(store, blob_kind::policy, decode_policy, insert_into(s.policies));
-    }
-    if (r) {
-        r = load_kind(
-                store,
-                blob_kind::policy_version,
-                decode_policy_version,
-                [&](stored_policy_version&& v) -> registry_result<void> {
-                    auto it = s.policies.find(v.policy_name);
-                    if (it == s.policies.end()) {
-                        return corrupt(
-                                "policy version \"" + v.policy_name + '/' +
-                                std::to_string(v.version.version_id) + "\": no such policy");
-                    }
-                    it->second.versions.emplace(v.version.version_id, std::move(v.version));
-                    return {};
-                });
-    }
-    if (r) {
-        r = load_kind(
-                store,
-                blob_kind::attachment,
-                decode_attachment,
-                [&](attachment&& a) -> registry_result<void> {
-                    auto key = attachment_key(a.kind, a.first, a.second);
-                    s.attachments.emplace(std::move(key), std::move(a));
-                    return {};
-                });
-    }
-    if (!r) {
-        return r.error();
+    auto by_name = [](auto& map) {
+        return [&map](auto&& e) -> registry_result<void> {
+            std::string key = e.name;
+            map.emplace(std::move(key), std::move(e));
+            return {};
+        };
+    };
+    auto add_version = [&](stored_policy_version&& v) -> registry_result<void> {
+        auto it = s.policies.find(v.policy_name);
+        if (it == s.policies.end()) {
+            return corrupt(
+                    "policy version \"" + v.policy_name + '/' +
+                    std::to_string(v.version.version_id) + "\": no such policy");
+        }
+        it->second.versions.emplace(v.version.version_id, std::move(v.version));
+        return {};
+    };
+    auto add_attachment = [&](attachment&& a) -> registry_result<void> {
+        auto key = attachment_key(a.kind, a.first, a.second);
+        s.attachments.emplace(std::move(key), std::move(a));
+        return {};
+    };
+    // Policies before their versions; everything else in any order.
+    const std::function<registry_result<void>()> steps[] = {
+            [&] {
+                return load_kind(
+                        store, blob_kind::ca_certificate, decode_ca_certificate, by_id(s.cas));
+            },
+            [&] {
+                return load_kind(
+                        store, blob_kind::certificate, decode_certificate, by_id(s.certificates));
+            },
+            [&] {
+                return load_kind(
+                        store, blob_kind::thing_type, decode_thing_type, by_name(s.thing_types));
+            },
+            [&] { return load_kind(store, blob_kind::thing, decode_thing, by_name(s.things)); },
+            [&] {
+                return load_kind(
+                        store, blob_kind::thing_group, decode_thing_group, by_name(s.groups));
+            },
+            [&] { return load_kind(store, blob_kind::policy, decode_policy, by_name(s.policies)); },
+            [&] {
+                return load_kind(
+                        store, blob_kind::policy_version, decode_policy_version, add_version);
+            },
+            [&] {
+                return load_kind(store, blob_kind::attachment, decode_attachment, add_attachment);
+            },
+    };
+    for (const auto& step : steps) {
+        if (auto r = step(); !r) {
+            return r.error();
+        }
     }
     // References between records: every one must resolve, or the data is not ours to trust.
     for (const auto& [name, p] : s.policies) {
         if (p.versions.count(p.default_version) == 0) {
-            return corrupt("policy \"" + name + "\": its default version " +
-                           std::to_string(p.default_version) + " is not stored");
+            return corrupt(
+                    "policy \"" + name + "\": its default version " +
+                    std::to_string(p.default_version) + " is not stored");
         }
         if (p.versions.size() > max_policy_versions) {
             return corrupt("policy \"" + name + "\": more than 5 versions");
@@ -218,8 +220,7 @@ registry::open(persist::store& store, registry_options options) {
     return reg;
 }
 
-registry_result<void>
-registry::run(const std::function<registry_result<void>(registry_txn&)>& fn) {
+registry_result<void> registry::run(const std::function<registry_result<void>(registry_txn&)>& fn) {
     std::lock_guard lock(mutex_);
     auto current = snapshot();
     registry_state working = current->state();
@@ -234,7 +235,8 @@ registry::run(const std::function<registry_result<void>(registry_txn&)>& fn) {
     }
     if (auto ec = store_.commit_sync(std::move(batch), options_.durability)) {
         return make_registry_error(
-                registry_errc::storage, "the registry change was not saved: " + store_.describe(ec));
+                registry_errc::storage,
+                "the registry change was not saved: " + store_.describe(ec));
     }
     publish(std::move(working), std::move(events));
     return {};
@@ -253,7 +255,8 @@ void registry::publish(registry_state state, std::vector<registry_event> events)
 
 void registry::reload() {
     std::lock_guard lock(mutex_);
-    publish(snapshot()->state(), {registry_event{registry_event::kind::trust_reloaded, {}, {}, {}, {}}});
+    publish(snapshot()->state(),
+            {registry_event{registry_event::kind::trust_reloaded, {}, {}, {}, {}}});
 }
 
 registry::listener_id registry::on_change(listener l) {

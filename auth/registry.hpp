@@ -19,7 +19,8 @@
 //                    auto snap = reg->snapshot();
 //                    auto v = verify_client_certificate(*snap, leaf, chain, now, names);
 //                    accepted -> keep v.certificate_id with the connection;
-//                    jitr     -> reg->update([&](registry_txn& t) { return t.record_jitr(*v.jitr); })
+//                    jitr     -> reg->update([&](registry_txn& t) { return t.record_jitr(*v.jitr);
+//                    })
 //                                off the shard, publish v.jitr_topic / v.jitr_payload, refuse;
 //                    refused  -> close, log v.message.  (peer_verify.hpp)
 // CONNECT (broker/): auto conn = resolve_connection(*snap, ctx)   (effective_policy.hpp)
@@ -55,19 +56,19 @@ namespace thinggate::auth {
 /// One change a transaction made, for listeners.
 struct registry_event {
     enum class kind : std::uint8_t {
-        ca_changed,           ///< registered, status / auto-registration / CRL file changed
+        ca_changed, ///< registered, status / auto-registration / CRL file changed
         ca_deleted,
-        certificate_added,    ///< registered (also by just-in-time registration)
-        certificate_status,   ///< status changed: old_status -> new_status
+        certificate_added,  ///< registered (also by just-in-time registration)
+        certificate_status, ///< status changed: old_status -> new_status
         certificate_deleted,
-        thing_changed,        ///< created or updated (type, attributes)
+        thing_changed, ///< created or updated (type, attributes)
         thing_deleted,
-        thing_type_changed,   ///< created or deleted
-        group_changed,        ///< created or deleted
-        membership_changed,   ///< a thing joined or left a group: name = thing, detail = group
-        policy_changed,       ///< created, default version changed, deleted: name = policy
-        attachment_changed,   ///< attached or detached: name = attachment key
-        trust_reloaded,       ///< registry::reload(): CRL files read again
+        thing_type_changed, ///< created or deleted
+        group_changed,      ///< created or deleted
+        membership_changed, ///< a thing joined or left a group: name = thing, detail = group
+        policy_changed,     ///< created, default version changed, deleted: name = policy
+        attachment_changed, ///< attached or detached: name = attachment key
+        trust_reloaded,     ///< registry::reload(): CRL files read again
     };
 
     kind what = kind::thing_changed;
@@ -101,6 +102,7 @@ struct registry_change {
 class registry_txn {
 public:
     const registry_state& state() const noexcept { return state_; }
+
     registry_time now() const noexcept { return now_; }
 
     // --- CA certificates ---
@@ -118,7 +120,8 @@ public:
 
     // --- device certificates ---
     /// Registers a device certificate issued by a registered CA (any status). Returns its id.
-    registry_result<std::string> register_certificate(std::string_view pem, certificate_status status);
+    registry_result<std::string>
+    register_certificate(std::string_view pem, certificate_status status);
     /// ACTIVE / INACTIVE / REVOKED (REVOKED is final); PENDING_ACTIVATION may become ACTIVE.
     /// The PENDING_* statuses cannot be set here.
     registry_result<void> update_certificate(std::string_view id, certificate_status status);
@@ -157,8 +160,8 @@ public:
     /// Validates the document with policy::parse_policy (the message names the statement).
     registry_result<void> create_policy(std::string_view name, std::string_view document);
     /// At most 5 versions. Returns the new version id.
-    registry_result<std::uint32_t> create_policy_version(
-            std::string_view name, std::string_view document, bool set_as_default);
+    registry_result<std::uint32_t>
+    create_policy_version(std::string_view name, std::string_view document, bool set_as_default);
     registry_result<void> set_default_policy_version(std::string_view name, std::uint32_t version);
     /// The default version cannot be deleted.
     registry_result<void> delete_policy_version(std::string_view name, std::uint32_t version);
@@ -186,16 +189,22 @@ public:
 private:
     friend class registry;
 
-    registry_txn(registry_state& state, persist::write_batch& batch,
-                 std::vector<registry_event>& events, registry_time now)
+    registry_txn(
+            registry_state& state,
+            persist::write_batch& batch,
+            std::vector<registry_event>& events,
+            registry_time now)
         : state_(state)
         , batch_(batch)
         , events_(events)
         , now_(now) {}
 
     registry_result<void> attach(attachment a);
-    registry_result<void> detach(attachment_kind kind, std::string_view first,
-                                 std::string_view second, std::string_view what);
+    registry_result<void>
+    detach(attachment_kind kind,
+           std::string_view first,
+           std::string_view second,
+           std::string_view what);
     void erase_attachment(const std::string& key);
     void event(registry_event::kind k, std::string name, std::string detail = {});
 
@@ -209,7 +218,9 @@ struct registry_options {
     /// How commit_sync waits: fsync by default (control operations are rare and must stick).
     persist::durability durability = persist::durability::fsync;
     /// The clock for created_at fields and record_jitr (tests pin it).
-    std::function<registry_time()> clock = [] { return persist::wall_now(); };
+    std::function<registry_time()> clock = [] {
+        return persist::wall_now();
+    };
 };
 
 class registry {

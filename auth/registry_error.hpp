@@ -16,18 +16,18 @@ namespace thinggate::auth {
 
 enum class registry_errc {
     ok = 0,
-    not_found = 1,         ///< ResourceNotFoundException
-    already_exists,        ///< ResourceAlreadyExistsException
-    delete_conflict,       ///< DeleteConflictException (ACTIVE or attached, still referenced)
-    invalid_request,       ///< InvalidRequestException (bad name, bad value, wrong state)
-    limit_exceeded,        ///< LimitExceededException (10 policies per certificate, ...)
-    versions_limit,        ///< VersionsLimitExceededException (5 versions per policy)
-    malformed_policy,      ///< MalformedPolicyException (the document failed validation)
-    certificate_invalid,   ///< CertificateValidationException (PEM, CA, signature)
-    certificate_state,     ///< CertificateStateException (REVOKED is final, ...)
-    conflicting_update,    ///< ConflictingResourceUpdateException (exclusive attachment)
-    storage,               ///< the store refused the write (disk full, I/O error, closed)
-    corrupt,               ///< a stored registry record failed strict decoding
+    not_found = 1,       ///< ResourceNotFoundException
+    already_exists,      ///< ResourceAlreadyExistsException
+    delete_conflict,     ///< DeleteConflictException (ACTIVE or attached, still referenced)
+    invalid_request,     ///< InvalidRequestException (bad name, bad value, wrong state)
+    limit_exceeded,      ///< LimitExceededException (10 policies per certificate, ...)
+    versions_limit,      ///< VersionsLimitExceededException (5 versions per policy)
+    malformed_policy,    ///< MalformedPolicyException (the document failed validation)
+    certificate_invalid, ///< CertificateValidationException (PEM, CA, signature)
+    certificate_state,   ///< CertificateStateException (REVOKED is final, ...)
+    conflicting_update,  ///< ConflictingResourceUpdateException (exclusive attachment)
+    storage,             ///< the store refused the write (disk full, I/O error, closed)
+    corrupt,             ///< a stored registry record failed strict decoding
 };
 
 /// The boost::system category of registry_errc ("registry").

@@ -141,9 +141,10 @@ private:
                     break;
                 }
             }
-            json_fields e(origin_.string() + ": " + std::string(key) + '[' + std::to_string(i) + ']' +
-                                  label,
-                          o);
+            json_fields e(
+                    origin_.string() + ": " + std::string(key) + '[' + std::to_string(i) + ']' +
+                            label,
+                    o);
             fn(e);
             e.finish();
         }
@@ -199,7 +200,8 @@ private:
         }
         d.auto_registration = e.optional_boolean("auto_registration");
         if (auto crl = e.optional_string("crl_file")) {
-            d.crl_file = crl->empty() ? std::string() : fs::absolute(resolve(*crl)).lexically_normal().string();
+            d.crl_file = crl->empty() ? std::string()
+                                      : fs::absolute(resolve(*crl)).lexically_normal().string();
         }
         return d;
     }
@@ -212,7 +214,10 @@ private:
         if (auto s = e.optional_string("status")) {
             d.status = parse_certificate_status(*s);
             if (!d.status) {
-                e.fail_field("status", "must be ACTIVE, INACTIVE, REVOKED, PENDING_ACTIVATION or PENDING_TRANSFER");
+                e.fail_field(
+                        "status",
+                        "must be ACTIVE, INACTIVE, REVOKED, PENDING_ACTIVATION or "
+                        "PENDING_TRANSFER");
             }
         }
         d.thing = e.optional_string("thing").value_or("");
@@ -327,12 +332,16 @@ public:
         }
         for (auto it = p.groups.rbegin(); it != p.groups.rend(); ++it) {
             if (it->absent && state().groups.count(it->name) != 0) {
-                check(it->where, txn_.delete_thing_group(it->name), "deleted thing group " + in_quotes(it->name));
+                check(it->where,
+                      txn_.delete_thing_group(it->name),
+                      "deleted thing group " + in_quotes(it->name));
             }
         }
         for (const auto& d : p.types) {
             if (d.absent && state().thing_types.count(d.name) != 0) {
-                check(d.where, txn_.delete_thing_type(d.name), "deleted thing type " + in_quotes(d.name));
+                check(d.where,
+                      txn_.delete_thing_type(d.name),
+                      "deleted thing type " + in_quotes(d.name));
             }
         }
         for (const auto& d : p.cas) {
@@ -348,7 +357,8 @@ public:
         }
         for (const auto& d : p.types) {
             if (!d.absent && state().thing_types.count(d.name) == 0) {
-                check(d.where, txn_.create_thing_type(d.name, d.description),
+                check(d.where,
+                      txn_.create_thing_type(d.name, d.description),
                       "created thing type " + in_quotes(d.name));
             }
         }
@@ -389,7 +399,6 @@ public:
     };
 
 private:
-
     const registry_state& state() const { return txn_.state(); }
 
     /// Throws the error, prefixed with the entry, out of run(); records `change` on success.
@@ -404,22 +413,47 @@ private:
 
     void note(std::string change) { report_.changes.push_back(std::move(change)); }
 
+    /// Detaches every attachment of `kind` naming `name` as its first part (`as_first`) or as
+    /// its second part.
+    registry_result<void> detach_all(attachment_kind kind, const std::string& name, bool as_first) {
+        std::vector<std::pair<std::string, std::string>> pairs;
+        for (const auto* a :
+             as_first ? state().attachments_of(kind, name) : state().attachments_to(kind, name)) {
+            pairs.emplace_back(a->first, a->second);
+        }
+        for (const auto& [first, second] : pairs) {
+            registry_result<void> r;
+            switch (kind) {
+            case attachment_kind::certificate_policy:
+                r = txn_.detach_policy_from_certificate(second, first);
+                break;
+            case attachment_kind::group_policy:
+                r = txn_.detach_policy_from_group(second, first);
+                break;
+            case attachment_kind::certificate_thing:
+                r = txn_.detach_thing_principal(second, first);
+                break;
+            case attachment_kind::thing_group:
+                r = txn_.remove_thing_from_group(first, second);
+                break;
+            }
+            if (!r) {
+                return r;
+            }
+        }
+        return {};
+    }
+
     registry_result<void> remove_certificate(const std::string& id) {
         const auto* c = find_entry(state().certificates, id);
         if (c == nullptr) {
             return {};
         }
-        for (const auto* a : state().attachments_of(attachment_kind::certificate_policy, id)) {
-            auto policy = a->second;
-            if (auto r = txn_.detach_policy_from_certificate(policy, id); !r) {
-                return r;
-            }
+        if (auto r = detach_all(attachment_kind::certificate_policy, id, true); !r) {
+            return r;
         }
-        for (const auto* a : state().attachments_of(attachment_kind::certificate_thing, id)) {
-            auto thing = a->second;
-            if (auto r = txn_.detach_thing_principal(thing, id); !r) {
-                return r;
-            }
+        if (auto r = detach_all(attachment_kind::certificate_thing, id, true); !r) {
+            return r;
         }
         if (c->status == certificate_status::active) {
             if (auto r = txn_.update_certificate(id, certificate_status::inactive); !r) {
@@ -437,11 +471,8 @@ private:
         if (state().things.count(name) == 0) {
             return {};
         }
-        for (const auto* a : state().attachments_to(attachment_kind::certificate_thing, name)) {
-            auto cert = a->first;
-            if (auto r = txn_.detach_thing_principal(name, cert); !r) {
-                return r;
-            }
+        if (auto r = detach_all(attachment_kind::certificate_thing, name, false); !r) {
+            return r;
         }
         if (auto r = txn_.delete_thing(name); !r) {
             return r;
@@ -455,15 +486,8 @@ private:
         if (p == nullptr) {
             return {};
         }
-        for (const auto* a : state().attachments_to(attachment_kind::certificate_policy, name)) {
-            auto cert = a->first;
-            if (auto r = txn_.detach_policy_from_certificate(name, cert); !r) {
-                return r;
-            }
-        }
-        for (const auto* a : state().attachments_to(attachment_kind::group_policy, name)) {
-            auto group = a->first;
-            if (auto r = txn_.detach_policy_from_group(name, group); !r) {
+        for (auto kind : {attachment_kind::certificate_policy, attachment_kind::group_policy}) {
+            if (auto r = detach_all(kind, name, false); !r) {
                 return r;
             }
         }
@@ -505,8 +529,11 @@ private:
     registry_result<void> ensure(const ca_decl& d) {
         const auto* ca = find_entry(state().cas, d.id);
         if (ca == nullptr) {
-            auto r = txn_.register_ca(d.pem, d.status.value_or(ca_status::active),
-                                      d.auto_registration.value_or(false), d.crl_file.value_or(""));
+            auto r = txn_.register_ca(
+                    d.pem,
+                    d.status.value_or(ca_status::active),
+                    d.auto_registration.value_or(false),
+                    d.crl_file.value_or(""));
             if (!r) {
                 return r.error();
             }
@@ -536,8 +563,9 @@ private:
             return {};
         }
         if (!visiting.insert(d.name).second) {
-            return make_registry_error(registry_errc::invalid_request,
-                                       "field \"parent\": the groups' parents form a cycle");
+            return make_registry_error(
+                    registry_errc::invalid_request,
+                    "field \"parent\": the groups' parents form a cycle");
         }
         // A parent declared later in the file is created first.
         if (!d.parent.empty() && state().groups.count(d.parent) == 0) {
@@ -609,7 +637,8 @@ private:
     registry_result<void> ensure(const thing_decl& d) {
         const auto* t = find_entry(state().things, d.name);
         if (t == nullptr) {
-            if (auto r = txn_.create_thing(d.name, d.type.value_or(""), d.attributes.value_or(attribute_map{}));
+            if (auto r = txn_.create_thing(
+                        d.name, d.type.value_or(""), d.attributes.value_or(attribute_map{}));
                 !r) {
                 return r;
             }
@@ -638,7 +667,8 @@ private:
     registry_result<void> ensure(const certificate_decl& d) {
         const auto* c = find_entry(state().certificates, d.id);
         if (c == nullptr) {
-            auto r = txn_.register_certificate(d.pem, d.status.value_or(certificate_status::active));
+            auto r =
+                    txn_.register_certificate(d.pem, d.status.value_or(certificate_status::active));
             if (!r) {
                 return r.error();
             }
@@ -650,7 +680,8 @@ private:
             note("certificate " + d.id + " status " + std::string(to_string(*d.status)));
         }
         if (!d.thing.empty()) {
-            const auto* a = state().find_attachment(attachment_kind::certificate_thing, d.id, d.thing);
+            const auto* a =
+                    state().find_attachment(attachment_kind::certificate_thing, d.id, d.thing);
             if (a == nullptr || a->exclusive != d.exclusive) {
                 if (auto r = txn_.attach_thing_principal(d.thing, d.id, d.exclusive); !r) {
                     return r;
@@ -660,7 +691,8 @@ private:
             }
         }
         for (const auto& policy : d.policies) {
-            if (state().find_attachment(attachment_kind::certificate_policy, d.id, policy) != nullptr) {
+            if (state().find_attachment(attachment_kind::certificate_policy, d.id, policy) !=
+                nullptr) {
                 continue;
             }
             if (auto r = txn_.attach_policy_to_certificate(policy, d.id); !r) {
@@ -699,8 +731,9 @@ apply_registry_text(registry& reg, std::string_view text, const fs::path& origin
 registry_result<registry_file_report> apply_registry_file(registry& reg, const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        return make_registry_error(registry_errc::invalid_request,
-                                   "registry file " + path.string() + ": cannot open it");
+        return make_registry_error(
+                registry_errc::invalid_request,
+                "registry file " + path.string() + ": cannot open it");
     }
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return apply_registry_text(reg, text, path);

@@ -28,7 +28,8 @@ struct registry_file_report {
 /// are resolved against the file's directory; crl_file is stored absolute. Errors name the file,
 /// the entry (e.g. `certificates[2] ("devices/s7.pem")`) and the field; invalid_request for a
 /// bad file, otherwise the registry's error for the refused change.
-registry_result<registry_file_report> apply_registry_file(registry& reg, const std::filesystem::path& path);
+registry_result<registry_file_report>
+apply_registry_file(registry& reg, const std::filesystem::path& path);
 
 /// The same for text already read; `origin` names it in messages and its directory is the base
 /// of relative paths.

@@ -1,7 +1,5 @@
 #include "auth/registry_model.hpp"
 
-#include "auth/json_fields.hpp"
-
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -10,6 +8,8 @@
 #include <utility>
 
 #include <boost/json.hpp>
+
+#include "auth/json_fields.hpp"
 
 namespace thinggate::auth {
 
@@ -65,7 +65,9 @@ struct parsed_object {
 
 /// A stored record's fields: json_fields over the parsed value, plus the format version and the
 /// agreement of key and value.
-class field_reader : private parsed_object, public json_fields {
+class field_reader
+    : private parsed_object
+    , public json_fields {
 public:
     field_reader(const std::string& what, std::string_view text)
         : parsed_object{json_fields::parse_object(what, text)}
@@ -179,8 +181,7 @@ std::string attachment_prefix(attachment_kind kind, std::string_view first) {
     return key;
 }
 
-std::string
-attachment_key(attachment_kind kind, std::string_view first, std::string_view second) {
+std::string attachment_key(attachment_kind kind, std::string_view first, std::string_view second) {
     auto key = attachment_prefix(kind, first);
     key += second;
     return key;
@@ -453,10 +454,11 @@ registry_result<attachment> decode_attachment(const persist::blob_record& r) {
         attachment e;
         auto kind = f.string("kind");
         bool known = false;
-        for (auto k : {attachment_kind::certificate_policy,
-                       attachment_kind::group_policy,
-                       attachment_kind::certificate_thing,
-                       attachment_kind::thing_group}) {
+        for (auto k :
+             {attachment_kind::certificate_policy,
+              attachment_kind::group_policy,
+              attachment_kind::certificate_thing,
+              attachment_kind::thing_group}) {
             if (kind == to_string(k)) {
                 e.kind = k;
                 known = true;
@@ -481,7 +483,8 @@ registry_result<attachment> decode_attachment(const persist::blob_record& r) {
         if (!second_ok) {
             f.fail("field \"second\" is not a valid name");
         }
-        f.same_key(r.name, attachment_key(e.kind, e.first, e.second), "kind\", \"first\", \"second");
+        f.same_key(
+                r.name, attachment_key(e.kind, e.first, e.second), "kind\", \"first\", \"second");
         e.exclusive = f.boolean("exclusive");
         if (e.exclusive && e.kind != attachment_kind::certificate_thing) {
             f.fail("field \"exclusive\" is only for certificate-thing attachments");

@@ -26,8 +26,8 @@ using registry_time = persist::wall_time;
 inline constexpr std::size_t max_policy_versions = 5;
 inline constexpr std::size_t max_policies_per_certificate = 10;
 inline constexpr std::size_t max_policies_per_group = 2;
-inline constexpr std::size_t max_group_depth = 7;         ///< levels of a group hierarchy
-inline constexpr std::size_t max_groups_per_thing = 10;   ///< static groups a thing belongs to
+inline constexpr std::size_t max_group_depth = 7;       ///< levels of a group hierarchy
+inline constexpr std::size_t max_groups_per_thing = 10; ///< static groups a thing belongs to
 inline constexpr std::size_t max_thing_attributes = 50;
 
 // --- statuses -----------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ struct ca_certificate {
 
 /// A registered device certificate.
 struct certificate {
-    std::string id;    ///< lowercase hex SHA-256 of the DER (key)
+    std::string id; ///< lowercase hex SHA-256 of the DER (key)
     std::string pem;
     certificate_status status = certificate_status::inactive;
     std::string ca_id; ///< the registered CA that issued it
@@ -175,11 +175,11 @@ bool is_valid_policy_name(std::string_view name) noexcept;
 bool is_valid_attribute_name(std::string_view name) noexcept;
 bool is_valid_attribute_value(std::string_view value) noexcept;
 
-// --- stored form ----------------------------------------------------------------------------------
-// Each entry is a JSON object with "v": 1 and its fields (docs/security.md, "Stored form").
-// Decoding is strict: a missing or unknown field, a wrong type, a bad name or status, or a key
-// that disagrees with the value is registry_errc::corrupt, and the message names the kind, the
-// key and the field.
+// --- stored form
+// ---------------------------------------------------------------------------------- Each entry is
+// a JSON object with "v": 1 and its fields (docs/security.md, "Stored form"). Decoding is strict: a
+// missing or unknown field, a wrong type, a bad name or status, or a key that disagrees with the
+// value is registry_errc::corrupt, and the message names the kind, the key and the field.
 
 persist::blob_record to_blob(const ca_certificate& e);
 persist::blob_record to_blob(const certificate& e);

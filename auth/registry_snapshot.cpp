@@ -105,11 +105,13 @@ std::shared_ptr<const registry_snapshot> registry_snapshot::build(
                 s->problems_.push_back(trust.crl_problem);
             }
         }
-        if (ca.status == ca_status::active && X509_STORE_add_cert(s->store_.get(), trust.cert.get()) != 1) {
+        if (ca.status == ca_status::active &&
+            X509_STORE_add_cert(s->store_.get(), trust.cert.get()) != 1) {
             // Two registered CAs with the same DER cannot exist (same id); anything else is
             // OpenSSL failing, which would leave a CA silently untrusted.
             auto text = openssl_error_text();
-            throw std::runtime_error("CA certificate " + id + ": cannot add it to the trust store: " + text);
+            throw std::runtime_error(
+                    "CA certificate " + id + ": cannot add it to the trust store: " + text);
         }
         s->trust_.emplace(id, std::move(trust));
     }
@@ -135,7 +137,8 @@ std::shared_ptr<const registry_snapshot> registry_snapshot::build(
                 name,
                 std::make_pair(
                         version,
-                        std::make_shared<const policy::policy_document>(std::move(parsed).value())));
+                        std::make_shared<const policy::policy_document>(
+                                std::move(parsed).value())));
     }
     return s;
 }

@@ -51,7 +51,8 @@ struct registry_state {
     find_attachment(attachment_kind kind, std::string_view first, std::string_view second) const;
 
     /// Every attachment of `kind` whose first part is `first`, in key order.
-    std::vector<const attachment*> attachments_of(attachment_kind kind, std::string_view first) const;
+    std::vector<const attachment*>
+    attachments_of(attachment_kind kind, std::string_view first) const;
 
     /// Every attachment of `kind` whose second part is `second` (a scan: control plane only).
     std::vector<const attachment*>

@@ -23,13 +23,16 @@ std::string in_quotes(std::string_view s) {
 }
 
 registry_error not_found(std::string_view kind, std::string_view name) {
-    return err(registry_errc::not_found, std::string(kind) + ' ' + in_quotes(name) + " does not exist");
+    return err(
+            registry_errc::not_found,
+            std::string(kind) + ' ' + in_quotes(name) + " does not exist");
 }
 
 registry_error bad_name(std::string_view kind, std::string_view name, std::string_view rule) {
-    return err(registry_errc::invalid_request,
-               std::string(kind) + " name " + in_quotes(name) + " is not valid (" + std::string(rule) +
-                       ")");
+    return err(
+            registry_errc::invalid_request,
+            std::string(kind) + " name " + in_quotes(name) + " is not valid (" + std::string(rule) +
+                    ")");
 }
 
 constexpr std::string_view name_rule = "1..128 characters from A-Z a-z 0-9 _ : -";
@@ -40,28 +43,32 @@ constexpr std::string_view policy_name_rule = "1..128 characters from A-Z a-z 0-
 registry_result<void> check_document(std::string_view policy_name, std::string_view document) {
     auto parsed = policy::parse_policy(document);
     if (!parsed) {
-        return err(registry_errc::malformed_policy,
-                   "policy " + in_quotes(policy_name) + ": " + parsed.error().message);
+        return err(
+                registry_errc::malformed_policy,
+                "policy " + in_quotes(policy_name) + ": " + parsed.error().message);
     }
     return {};
 }
 
 registry_result<void> check_attributes(std::string_view thing_name, const attribute_map& a) {
     if (a.size() > max_thing_attributes) {
-        return err(registry_errc::invalid_request,
-                   "thing " + in_quotes(thing_name) + ": more than 50 attributes");
+        return err(
+                registry_errc::invalid_request,
+                "thing " + in_quotes(thing_name) + ": more than 50 attributes");
     }
     for (const auto& [k, v] : a) {
         if (!is_valid_attribute_name(k)) {
-            return err(registry_errc::invalid_request,
-                       "thing " + in_quotes(thing_name) + ": attribute name " + in_quotes(k) +
-                               " is not valid (1..128 characters from A-Z a-z 0-9 _ . , @ / : # -)");
+            return err(
+                    registry_errc::invalid_request,
+                    "thing " + in_quotes(thing_name) + ": attribute name " + in_quotes(k) +
+                            " is not valid (1..128 characters from A-Z a-z 0-9 _ . , @ / : # -)");
         }
         if (!is_valid_attribute_value(v)) {
-            return err(registry_errc::invalid_request,
-                       "thing " + in_quotes(thing_name) + ": attribute " + in_quotes(k) + " value " +
-                               in_quotes(v) +
-                               " is not valid (0..800 characters from A-Z a-z 0-9 _ . , @ / : # -)");
+            return err(
+                    registry_errc::invalid_request,
+                    "thing " + in_quotes(thing_name) + ": attribute " + in_quotes(k) + " value " +
+                            in_quotes(v) +
+                            " is not valid (0..800 characters from A-Z a-z 0-9 _ . , @ / : # -)");
         }
     }
     return {};
@@ -83,12 +90,15 @@ registry_result<std::string> registry_txn::register_ca(
     }
     auto id = certificate_id(**cert);
     if (X509_check_ca(cert->get()) < 1) {
-        return err(registry_errc::certificate_invalid,
-                   "CA certificate " + id + ": not a CA certificate (basicConstraints CA:TRUE "
-                                            "missing)");
+        return err(
+                registry_errc::certificate_invalid,
+                "CA certificate " + id +
+                        ": not a CA certificate (basicConstraints CA:TRUE "
+                        "missing)");
     }
     if (state_.cas.count(id) != 0) {
-        return err(registry_errc::already_exists, "CA certificate " + id + " is registered already");
+        return err(
+                registry_errc::already_exists, "CA certificate " + id + " is registered already");
     }
     ca_certificate ca;
     ca.id = id;
@@ -137,14 +147,16 @@ registry_result<void> registry_txn::delete_ca(std::string_view id) {
         return not_found("CA certificate", id);
     }
     if (ca->status == ca_status::active) {
-        return err(registry_errc::delete_conflict,
-                   "CA certificate " + std::string(id) + " is ACTIVE; set it INACTIVE first");
+        return err(
+                registry_errc::delete_conflict,
+                "CA certificate " + std::string(id) + " is ACTIVE; set it INACTIVE first");
     }
     for (const auto& [cid, c] : state_.certificates) {
         if (c.ca_id == id) {
-            return err(registry_errc::delete_conflict,
-                       "CA certificate " + std::string(id) + " issued registered certificate " +
-                               cid + "; delete its certificates first");
+            return err(
+                    registry_errc::delete_conflict,
+                    "CA certificate " + std::string(id) + " issued registered certificate " + cid +
+                            "; delete its certificates first");
         }
     }
     batch_.erase_blob(persist::blob_kind::ca_certificate, id);
@@ -176,9 +188,10 @@ registry_txn::register_certificate(std::string_view pem, certificate_status stat
         }
     }
     if (ca_id.empty()) {
-        return err(registry_errc::certificate_invalid,
-                   "certificate " + id +
-                           ": not issued by a registered CA certificate; register its CA first");
+        return err(
+                registry_errc::certificate_invalid,
+                "certificate " + id +
+                        ": not issued by a registered CA certificate; register its CA first");
     }
     certificate c;
     c.id = id;
@@ -205,15 +218,18 @@ registry_txn::update_certificate(std::string_view id, certificate_status status)
         return {};
     }
     if (c->status == certificate_status::revoked) {
-        return err(registry_errc::certificate_state,
-                   "certificate " + std::string(id) + ": status REVOKED is final, cannot change it to " +
-                           std::string(to_string(status)));
+        return err(
+                registry_errc::certificate_state,
+                "certificate " + std::string(id) +
+                        ": status REVOKED is final, cannot change it to " +
+                        std::string(to_string(status)));
     }
     if (status == certificate_status::pending_activation ||
         status == certificate_status::pending_transfer) {
-        return err(registry_errc::invalid_request,
-                   "certificate " + std::string(id) + ": status " + std::string(to_string(status)) +
-                           " cannot be set (only ACTIVE, INACTIVE or REVOKED)");
+        return err(
+                registry_errc::invalid_request,
+                "certificate " + std::string(id) + ": status " + std::string(to_string(status)) +
+                        " cannot be set (only ACTIVE, INACTIVE or REVOKED)");
     }
     auto old = c->status;
     c->status = status;
@@ -229,18 +245,21 @@ registry_result<void> registry_txn::delete_certificate(std::string_view id) {
         return not_found("certificate", id);
     }
     if (c->status == certificate_status::active) {
-        return err(registry_errc::delete_conflict,
-                   "certificate " + std::string(id) + " is ACTIVE; set it INACTIVE or REVOKED first");
+        return err(
+                registry_errc::delete_conflict,
+                "certificate " + std::string(id) + " is ACTIVE; set it INACTIVE or REVOKED first");
     }
     if (auto p = state_.attachments_of(attachment_kind::certificate_policy, id); !p.empty()) {
-        return err(registry_errc::delete_conflict,
-                   "certificate " + std::string(id) + " has policy " + in_quotes(p.front()->second) +
-                           " attached; detach its policies first");
+        return err(
+                registry_errc::delete_conflict,
+                "certificate " + std::string(id) + " has policy " + in_quotes(p.front()->second) +
+                        " attached; detach its policies first");
     }
     if (auto t = state_.attachments_of(attachment_kind::certificate_thing, id); !t.empty()) {
-        return err(registry_errc::delete_conflict,
-                   "certificate " + std::string(id) + " is attached to thing " +
-                           in_quotes(t.front()->second) + "; detach it first");
+        return err(
+                registry_errc::delete_conflict,
+                "certificate " + std::string(id) + " is attached to thing " +
+                        in_quotes(t.front()->second) + "; detach it first");
     }
     auto old = c->status;
     batch_.erase_blob(persist::blob_kind::certificate, id);
@@ -256,20 +275,25 @@ registry_result<bool> registry_txn::record_jitr(const certificate& entry) {
     }
     if (!is_valid_certificate_id(entry.id) || state_.cas.count(entry.ca_id) == 0 ||
         entry.status != certificate_status::pending_activation) {
-        return err(registry_errc::invalid_request,
-                   "just-in-time registration of certificate " + entry.id +
-                           ": needs a certificate id, a registered CA and PENDING_ACTIVATION");
+        return err(
+                registry_errc::invalid_request,
+                "just-in-time registration of certificate " + entry.id +
+                        ": needs a certificate id, a registered CA and PENDING_ACTIVATION");
     }
     auto parsed = parse_certificate_pem(entry.pem);
     if (!parsed || certificate_id(**parsed) != entry.id) {
-        return err(registry_errc::certificate_invalid,
-                   "just-in-time registration of certificate " + entry.id +
-                           ": the PEM does not hold that certificate");
+        return err(
+                registry_errc::certificate_invalid,
+                "just-in-time registration of certificate " + entry.id +
+                        ": the PEM does not hold that certificate");
     }
     batch_.put(to_blob(entry));
     state_.certificates.emplace(entry.id, entry);
     events_.push_back(registry_event{
-            registry_event::kind::certificate_added, entry.id, entry.ca_id, std::nullopt,
+            registry_event::kind::certificate_added,
+            entry.id,
+            entry.ca_id,
+            std::nullopt,
             entry.status});
     return true;
 }
@@ -291,8 +315,9 @@ registry_result<void> registry_txn::create_thing(
         if (existing->type_name == type_name && existing->attributes == attributes) {
             return {};
         }
-        return err(registry_errc::already_exists,
-                   "thing " + in_quotes(name) + " exists already with another type or attributes");
+        return err(
+                registry_errc::already_exists,
+                "thing " + in_quotes(name) + " exists already with another type or attributes");
     }
     thing t;
     t.name = std::string(name);
@@ -342,9 +367,10 @@ registry_result<void> registry_txn::delete_thing(std::string_view name) {
         return not_found("thing", name);
     }
     if (auto p = state_.attachments_to(attachment_kind::certificate_thing, name); !p.empty()) {
-        return err(registry_errc::delete_conflict,
-                   "thing " + in_quotes(name) + " has certificate " + p.front()->first +
-                           " attached; detach its principals first");
+        return err(
+                registry_errc::delete_conflict,
+                "thing " + in_quotes(name) + " has certificate " + p.front()->first +
+                        " attached; detach its principals first");
     }
     for (const auto* m : state_.attachments_of(attachment_kind::thing_group, name)) {
         auto key = attachment_key(m->kind, m->first, m->second);
@@ -366,7 +392,8 @@ registry_txn::create_thing_type(std::string_view name, std::string_view descript
         if (existing->description == description) {
             return {};
         }
-        return err(registry_errc::already_exists, "thing type " + in_quotes(name) + " exists already");
+        return err(
+                registry_errc::already_exists, "thing type " + in_quotes(name) + " exists already");
     }
     thing_type t{std::string(name), std::string(description)};
     batch_.put(to_blob(t));
@@ -381,8 +408,9 @@ registry_result<void> registry_txn::delete_thing_type(std::string_view name) {
     }
     for (const auto& [tname, t] : state_.things) {
         if (t.type_name == name) {
-            return err(registry_errc::delete_conflict,
-                       "thing type " + in_quotes(name) + " is the type of thing " + in_quotes(tname));
+            return err(
+                    registry_errc::delete_conflict,
+                    "thing type " + in_quotes(name) + " is the type of thing " + in_quotes(tname));
         }
     }
     batch_.erase_blob(persist::blob_kind::thing_type, name);
@@ -400,9 +428,11 @@ registry_result<void> registry_txn::create_thing_group(
         if (existing->parent == parent && existing->description == description) {
             return {};
         }
-        return err(registry_errc::already_exists,
-                   "thing group " + in_quotes(name) + " exists already with another parent or "
-                                                   "description");
+        return err(
+                registry_errc::already_exists,
+                "thing group " + in_quotes(name) +
+                        " exists already with another parent or "
+                        "description");
     }
     if (!parent.empty()) {
         std::size_t depth = 1;
@@ -414,8 +444,9 @@ registry_result<void> registry_txn::create_thing_group(
             return not_found("parent thing group", parent);
         }
         if (depth > max_group_depth) {
-            return err(registry_errc::limit_exceeded,
-                       "thing group " + in_quotes(name) + ": a hierarchy has at most 7 levels");
+            return err(
+                    registry_errc::limit_exceeded,
+                    "thing group " + in_quotes(name) + ": a hierarchy has at most 7 levels");
         }
     }
     thing_group g{std::string(name), std::string(parent), std::string(description)};
@@ -431,9 +462,10 @@ registry_result<void> registry_txn::delete_thing_group(std::string_view name) {
     }
     for (const auto& [gname, g] : state_.groups) {
         if (g.parent == name) {
-            return err(registry_errc::delete_conflict,
-                       "thing group " + in_quotes(name) + " has child group " + in_quotes(gname) +
-                               "; delete it first");
+            return err(
+                    registry_errc::delete_conflict,
+                    "thing group " + in_quotes(name) + " has child group " + in_quotes(gname) +
+                            "; delete it first");
         }
     }
     for (const auto* m : state_.attachments_to(attachment_kind::thing_group, name)) {
@@ -464,18 +496,26 @@ registry_txn::add_thing_to_group(std::string_view thing_name, std::string_view g
     }
     if (state_.attachments_of(attachment_kind::thing_group, thing_name).size() >=
         max_groups_per_thing) {
-        return err(registry_errc::limit_exceeded,
-                   "thing " + in_quotes(thing_name) + " belongs to 10 groups already");
+        return err(
+                registry_errc::limit_exceeded,
+                "thing " + in_quotes(thing_name) + " belongs to 10 groups already");
     }
     event(registry_event::kind::membership_changed, std::string(thing_name), std::string(group));
-    return attach(attachment{attachment_kind::thing_group, std::string(thing_name),
-                             std::string(group), false, now_});
+    return attach(attachment{
+            attachment_kind::thing_group,
+            std::string(thing_name),
+            std::string(group),
+            false,
+            now_});
 }
 
 registry_result<void>
 registry_txn::remove_thing_from_group(std::string_view thing_name, std::string_view group) {
-    if (auto r = detach(attachment_kind::thing_group, thing_name, group,
-                        "thing " + in_quotes(thing_name) + " in group " + in_quotes(group));
+    if (auto r =
+                detach(attachment_kind::thing_group,
+                       thing_name,
+                       group,
+                       "thing " + in_quotes(thing_name) + " in group " + in_quotes(group));
         !r) {
         return r;
     }
@@ -516,9 +556,10 @@ registry_result<std::uint32_t> registry_txn::create_policy_version(
         return not_found("policy", name);
     }
     if (p->versions.size() >= max_policy_versions) {
-        return err(registry_errc::versions_limit,
-                   "policy " + in_quotes(name) +
-                           " has 5 versions; delete a version that is not the default first");
+        return err(
+                registry_errc::versions_limit,
+                "policy " + in_quotes(name) +
+                        " has 5 versions; delete a version that is not the default first");
     }
     if (auto r = check_document(name, document); !r) {
         return r.error();
@@ -544,7 +585,8 @@ registry_txn::set_default_policy_version(std::string_view name, std::uint32_t ve
         return not_found("policy", name);
     }
     if (p->versions.count(version) == 0) {
-        return not_found("policy version", std::string(name) + " version " + std::to_string(version));
+        return not_found(
+                "policy version", std::string(name) + " version " + std::to_string(version));
     }
     if (p->default_version == version) {
         return {};
@@ -562,15 +604,18 @@ registry_txn::delete_policy_version(std::string_view name, std::uint32_t version
         return not_found("policy", name);
     }
     if (p->versions.count(version) == 0) {
-        return not_found("policy version", std::string(name) + " version " + std::to_string(version));
+        return not_found(
+                "policy version", std::string(name) + " version " + std::to_string(version));
     }
     if (p->default_version == version) {
-        return err(registry_errc::delete_conflict,
-                   "policy " + in_quotes(name) + " version " + std::to_string(version) +
-                           " is the default version; make another version the default first");
+        return err(
+                registry_errc::delete_conflict,
+                "policy " + in_quotes(name) + " version " + std::to_string(version) +
+                        " is the default version; make another version the default first");
     }
     p->versions.erase(version);
-    batch_.erase_blob(persist::blob_kind::policy_version, std::string(name) + '/' + std::to_string(version));
+    batch_.erase_blob(
+            persist::blob_kind::policy_version, std::string(name) + '/' + std::to_string(version));
     return {};
 }
 
@@ -581,20 +626,23 @@ registry_result<void> registry_txn::delete_policy(std::string_view name) {
     }
     for (auto kind : {attachment_kind::certificate_policy, attachment_kind::group_policy}) {
         if (auto a = state_.attachments_to(kind, name); !a.empty()) {
-            return err(registry_errc::delete_conflict,
-                       "policy " + in_quotes(name) + " is attached to " +
-                               (kind == attachment_kind::certificate_policy ? "certificate "
-                                                                            : "thing group ") +
-                               a.front()->first + "; detach it first");
+            return err(
+                    registry_errc::delete_conflict,
+                    "policy " + in_quotes(name) + " is attached to " +
+                            (kind == attachment_kind::certificate_policy ? "certificate "
+                                                                         : "thing group ") +
+                            a.front()->first + "; detach it first");
         }
     }
     if (p->versions.size() > 1) {
-        return err(registry_errc::delete_conflict,
-                   "policy " + in_quotes(name) +
-                           " has versions besides the default; delete them first");
+        return err(
+                registry_errc::delete_conflict,
+                "policy " + in_quotes(name) +
+                        " has versions besides the default; delete them first");
     }
     for (const auto& [id, v] : p->versions) {
-        batch_.erase_blob(persist::blob_kind::policy_version, std::string(name) + '/' + std::to_string(id));
+        batch_.erase_blob(
+                persist::blob_kind::policy_version, std::string(name) + '/' + std::to_string(id));
     }
     batch_.erase_blob(persist::blob_kind::policy, name);
     state_.policies.erase(state_.policies.find(name));
@@ -621,7 +669,9 @@ registry_result<void> registry_txn::attach(attachment a) {
 }
 
 registry_result<void> registry_txn::detach(
-        attachment_kind kind, std::string_view first, std::string_view second,
+        attachment_kind kind,
+        std::string_view first,
+        std::string_view second,
         std::string_view what) {
     auto key = attachment_key(kind, first, second);
     if (state_.attachments.count(key) == 0) {
@@ -647,11 +697,16 @@ registry_result<void> registry_txn::attach_policy_to_certificate(
     }
     if (state_.attachments_of(attachment_kind::certificate_policy, certificate_id).size() >=
         max_policies_per_certificate) {
-        return err(registry_errc::limit_exceeded,
-                   "certificate " + std::string(certificate_id) + " has 10 policies attached already");
+        return err(
+                registry_errc::limit_exceeded,
+                "certificate " + std::string(certificate_id) + " has 10 policies attached already");
     }
-    return attach(attachment{attachment_kind::certificate_policy, std::string(certificate_id),
-                             std::string(policy_name), false, now_});
+    return attach(attachment{
+            attachment_kind::certificate_policy,
+            std::string(certificate_id),
+            std::string(policy_name),
+            false,
+            now_});
 }
 
 registry_result<void>
@@ -667,23 +722,34 @@ registry_txn::attach_policy_to_group(std::string_view policy_name, std::string_v
     }
     if (state_.attachments_of(attachment_kind::group_policy, group).size() >=
         max_policies_per_group) {
-        return err(registry_errc::limit_exceeded,
-                   "thing group " + in_quotes(group) + " has 2 policies attached already");
+        return err(
+                registry_errc::limit_exceeded,
+                "thing group " + in_quotes(group) + " has 2 policies attached already");
     }
-    return attach(attachment{attachment_kind::group_policy, std::string(group),
-                             std::string(policy_name), false, now_});
+    return attach(attachment{
+            attachment_kind::group_policy,
+            std::string(group),
+            std::string(policy_name),
+            false,
+            now_});
 }
 
 registry_result<void> registry_txn::detach_policy_from_certificate(
         std::string_view policy_name, std::string_view certificate_id) {
-    return detach(attachment_kind::certificate_policy, certificate_id, policy_name,
-                  "policy " + in_quotes(policy_name) + " on certificate " + std::string(certificate_id));
+    return detach(
+            attachment_kind::certificate_policy,
+            certificate_id,
+            policy_name,
+            "policy " + in_quotes(policy_name) + " on certificate " + std::string(certificate_id));
 }
 
 registry_result<void>
 registry_txn::detach_policy_from_group(std::string_view policy_name, std::string_view group) {
-    return detach(attachment_kind::group_policy, group, policy_name,
-                  "policy " + in_quotes(policy_name) + " on thing group " + in_quotes(group));
+    return detach(
+            attachment_kind::group_policy,
+            group,
+            policy_name,
+            "policy " + in_quotes(policy_name) + " on thing group " + in_quotes(group));
 }
 
 registry_result<void> registry_txn::attach_thing_principal(
@@ -694,19 +760,23 @@ registry_result<void> registry_txn::attach_thing_principal(
     if (state_.certificates.count(certificate_id) == 0) {
         return not_found("certificate", certificate_id);
     }
-    for (const auto* a : state_.attachments_of(attachment_kind::certificate_thing, certificate_id)) {
+    for (const auto* a :
+         state_.attachments_of(attachment_kind::certificate_thing, certificate_id)) {
         if (a->second == thing_name) {
             continue;
         }
         if (a->exclusive) {
-            return err(registry_errc::conflicting_update,
-                       "certificate " + std::string(certificate_id) +
-                               " is attached exclusively to thing " + in_quotes(a->second));
+            return err(
+                    registry_errc::conflicting_update,
+                    "certificate " + std::string(certificate_id) +
+                            " is attached exclusively to thing " + in_quotes(a->second));
         }
         if (exclusive) {
-            return err(registry_errc::conflicting_update,
-                       "certificate " + std::string(certificate_id) + " is attached to thing " +
-                               in_quotes(a->second) + " too; an exclusive attachment must be its only one");
+            return err(
+                    registry_errc::conflicting_update,
+                    "certificate " + std::string(certificate_id) + " is attached to thing " +
+                            in_quotes(a->second) +
+                            " too; an exclusive attachment must be its only one");
         }
     }
     if (const auto* existing = state_.find_attachment(
@@ -714,14 +784,21 @@ registry_result<void> registry_txn::attach_thing_principal(
         existing != nullptr && existing->exclusive == exclusive) {
         return {};
     }
-    return attach(attachment{attachment_kind::certificate_thing, std::string(certificate_id),
-                             std::string(thing_name), exclusive, now_});
+    return attach(attachment{
+            attachment_kind::certificate_thing,
+            std::string(certificate_id),
+            std::string(thing_name),
+            exclusive,
+            now_});
 }
 
 registry_result<void>
 registry_txn::detach_thing_principal(std::string_view thing_name, std::string_view certificate_id) {
-    return detach(attachment_kind::certificate_thing, certificate_id, thing_name,
-                  "certificate " + std::string(certificate_id) + " on thing " + in_quotes(thing_name));
+    return detach(
+            attachment_kind::certificate_thing,
+            certificate_id,
+            thing_name,
+            "certificate " + std::string(certificate_id) + " on thing " + in_quotes(thing_name));
 }
 
 } // namespace thinggate::auth

@@ -21,7 +21,6 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
-
 #include "mqtt/codec.hpp"
 #include "persist/record_codec.hpp"
 #include "persist/rocksdb/rocksdb_store.hpp"

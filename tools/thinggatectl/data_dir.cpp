@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include <boost/json.hpp>
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 

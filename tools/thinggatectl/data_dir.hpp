@@ -19,7 +19,8 @@ namespace thinggate::ctl {
 /// Opens a data dir for a command. Without `create` it must exist and hold a database (it is
 /// never created by mistake). Throws std::runtime_error with the store's report (which names
 /// the dir and the reason), saying "is thinggate running?" when the dir is locked.
-std::unique_ptr<persist::rocksdb_store> open_data_dir(const std::filesystem::path& dir, bool create);
+std::unique_ptr<persist::rocksdb_store>
+open_data_dir(const std::filesystem::path& dir, bool create);
 
 /// Throws std::runtime_error("<what>: <the store's sentence>") when ec is set.
 void check(const persist::store& store, boost::system::error_code ec, const char* what);

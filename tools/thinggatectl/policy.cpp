@@ -40,8 +40,11 @@ std::string resource_arn(const parsed& p, const pol::resource_names& names) {
     }
     auto slash = r.find('/');
     if (slash == std::string::npos) {
-        throw usage_error(p.command, "--resource '" + r + "' must be an ARN or <type>/<name> (topic/a/b, "
-                                     "topicfilter/a/#, client/id)");
+        throw usage_error(
+                p.command,
+                "--resource '" + r +
+                        "' must be an ARN or <type>/<name> (topic/a/b, "
+                        "topicfilter/a/#, client/id)");
     }
     return pol::make_arn(names, r.substr(0, slash), r.substr(slash + 1));
 }
@@ -64,10 +67,12 @@ std::string_view action_type(std::string_view action) {
 }
 
 /// {"policies": [{"policyName", "policyArn"}, ...]}
-json::object policy_list(const std::vector<std::string>& policies, const pol::resource_names& names) {
+json::object
+policy_list(const std::vector<std::string>& policies, const pol::resource_names& names) {
     json::array out;
     for (const auto& name : policies) {
-        out.push_back(json::object{{"policyName", name}, {"policyArn", pol::make_arn(names, "policy", name)}});
+        out.push_back(json::object{
+                {"policyName", name}, {"policyArn", pol::make_arn(names, "policy", name)}});
     }
     json::object o;
     o["policies"] = std::move(out);
@@ -89,7 +94,8 @@ json::object statement_json(const pol::explanation::statement_info& s) {
     return o;
 }
 
-std::vector<std::string> policies_of(const std::vector<pol::explanation::statement_info>& list, pol::effect e) {
+std::vector<std::string>
+policies_of(const std::vector<pol::explanation::statement_info>& list, pol::effect e) {
     std::vector<std::string> out;
     for (const auto& s : list) {
         if (s.eff == e && std::find(out.begin(), out.end(), s.policy) == out.end()) {
@@ -100,23 +106,34 @@ std::vector<std::string> policies_of(const std::vector<pol::explanation::stateme
 }
 
 int cmd_test(const std::vector<std::string>& args) {
-    po::options_description desc("thinggatectl policy test --data-dir DIR (--certificate ID | --thing NAME) "
-                                 "--action ACTION --resource RESOURCE [options]");
+    po::options_description desc(
+            "thinggatectl policy test --data-dir DIR (--certificate ID | --thing NAME) "
+            "--action ACTION --resource RESOURCE [options]");
     desc.add_options()("help,h", "this help")(
             "data-dir", po::value<std::string>(), "the data dir (thinggate must not be running)")(
             "certificate", po::value<std::string>(), "the device's certificate id")(
-            "thing", po::value<std::string>(),
+            "thing",
+            po::value<std::string>(),
             "bind this thing (default: resolved from the certificate and the client id)")(
-            "client-id", po::value<std::string>(), "the MQTT client id (default: the --thing name)")(
-            "action", po::value<std::string>(), "iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, ...")(
-            "resource", po::value<std::string>(), "an ARN, or topic/..., topicfilter/..., client/...")(
+            "client-id",
+            po::value<std::string>(),
+            "the MQTT client id (default: the --thing name)")(
+            "action",
+            po::value<std::string>(),
+            "iot:Connect, iot:Publish, iot:Subscribe, iot:Receive, ...")(
+            "resource",
+            po::value<std::string>(),
+            "an ARN, or topic/..., topicfilter/..., client/...")(
             "source-ip", po::value<std::string>(), "aws:SourceIp")(
             "region", po::value<std::string>()->default_value("local"), "region of the ARNs")(
-            "account", po::value<std::string>()->default_value("000000000000"), "account of the ARNs")(
+            "account",
+            po::value<std::string>()->default_value("000000000000"),
+            "account of the ARNs")(
             "json", "print AWS TestAuthorization's JSON (plus thinggate's explanation)");
     auto p = parse("policy test", args, desc);
     if (p.help) {
-        std::cout << "Evaluates one action for a device as the gateway would and explains the decision.\n\n"
+        std::cout << "Evaluates one action for a device as the gateway would and explains the "
+                     "decision.\n\n"
                   << desc;
         return exit_ok;
     }
@@ -129,11 +146,13 @@ int cmd_test(const std::vector<std::string>& args) {
     if (p.vm.count("thing") != 0) {
         thing = required_string(p, "thing");
     }
-    std::string cert_id = p.vm.count("certificate") != 0 ? required_string(p, "certificate") : std::string();
+    std::string cert_id =
+            p.vm.count("certificate") != 0 ? required_string(p, "certificate") : std::string();
     if (cert_id.empty() && !thing) {
         throw usage_error(p.command, "give --certificate or --thing (or both)");
     }
-    std::string client_id = p.vm.count("client-id") != 0 ? get<std::string>(p, "client-id") : thing.value_or("");
+    std::string client_id =
+            p.vm.count("client-id") != 0 ? get<std::string>(p, "client-id") : thing.value_or("");
     if (client_id.empty()) {
         throw usage_error(p.command, "missing required option --client-id");
     }
@@ -144,7 +163,8 @@ int cmd_test(const std::vector<std::string>& args) {
     auto session = open_registry_session(dir, false);
     auto snap = session.reg->snapshot();
     if (thing && snap->find_thing(*thing) == nullptr) {
-        throw std::runtime_error("ResourceNotFoundException: thing \"" + *thing + "\" does not exist");
+        throw std::runtime_error(
+                "ResourceNotFoundException: thing \"" + *thing + "\" does not exist");
     }
     if (cert_id.empty()) {
         // The thing's certificate, when it has exactly one.
@@ -154,7 +174,9 @@ int cmd_test(const std::vector<std::string>& args) {
             for (const auto* a : principals) {
                 ids += ' ' + a->first;
             }
-            throw usage_error(p.command, "thing \"" + *thing + "\" has several certificates; give --certificate:" + ids);
+            throw usage_error(
+                    p.command,
+                    "thing \"" + *thing + "\" has several certificates; give --certificate:" + ids);
         }
         if (principals.size() == 1) {
             cert_id = principals.front()->first;
@@ -168,7 +190,8 @@ int cmd_test(const std::vector<std::string>& args) {
     if (!cert_id.empty()) {
         cert = snap->find_certificate(cert_id);
         if (cert == nullptr) {
-            throw std::runtime_error("ResourceNotFoundException: certificate \"" + cert_id + "\" does not exist");
+            throw std::runtime_error(
+                    "ResourceNotFoundException: certificate \"" + cert_id + "\" does not exist");
         }
         auto x509 = parse_certificate_pem(cert->pem);
         if (!x509) {
@@ -177,18 +200,22 @@ int cmd_test(const std::vector<std::string>& args) {
         ctx.certificate = certificate_fields(**x509);
     }
     auto conn = resolve_connection(*snap, std::move(ctx), thing);
-    auto kind = pol::iequals(action, "iot:Connect") ? pol::request_kind::connect : pol::request_kind::other;
+    auto kind = pol::iequals(action, "iot:Connect") ? pol::request_kind::connect
+                                                    : pol::request_kind::other;
     auto why = conn.policies.explain(action, resource, kind);
 
     std::vector<std::string> notes;
     if (cert != nullptr && cert->status != certificate_status::active) {
-        notes.push_back("certificate " + cert->id + " is " + std::string(to_string(cert->status)) +
-                        ": the gateway refuses it at the TLS handshake whatever the policies say");
+        notes.push_back(
+                "certificate " + cert->id + " is " + std::string(to_string(cert->status)) +
+                ": the gateway refuses it at the TLS handshake whatever the policies say");
     }
     if (!conn.thing) {
-        notes.push_back("no thing is bound (the certificate is not attached to a thing named \"" + client_id +
-                        "\" nor exclusively): iot:Connection.Thing.* variables are unresolved and "
-                        "thing group policies do not apply");
+        notes.push_back(
+                "no thing is bound (the certificate is not attached to a thing named \"" +
+                client_id +
+                "\" nor exclusively): iot:Connection.Thing.* variables are unresolved and "
+                "thing group policies do not apply");
     }
     if (conn.applied.empty()) {
         notes.push_back("no policy applies to this device");
@@ -200,13 +227,18 @@ int cmd_test(const std::vector<std::string>& args) {
             evaluated.push_back(a.name);
         }
         json::object result;
-        result["authInfo"] = json::object{{"actionType", action_type(action)}, {"resources", json::array{json::string(resource)}}};
+        result["authInfo"] = json::object{
+                {"actionType", action_type(action)},
+                {"resources", json::array{json::string(resource)}}};
         auto denies = policies_of(why.matched, pol::effect::deny);
         bool implicit = why.result == pol::decision::implicit_deny;
         bool allowed = why.result == pol::decision::allowed;
-        result["allowed"] = policy_list(allowed ? policies_of(why.matched, pol::effect::allow) : std::vector<std::string>{}, names);
+        result["allowed"] = policy_list(
+                allowed ? policies_of(why.matched, pol::effect::allow) : std::vector<std::string>{},
+                names);
         json::object denied;
-        denied["implicitDeny"] = policy_list(implicit ? evaluated : std::vector<std::string>{}, names);
+        denied["implicitDeny"] =
+                policy_list(implicit ? evaluated : std::vector<std::string>{}, names);
         denied["explicitDeny"] = policy_list(denies, names);
         result["denied"] = std::move(denied);
         result["authDecision"] = pol::to_string(why.result);
@@ -214,7 +246,8 @@ int cmd_test(const std::vector<std::string>& args) {
         json::object detail;
         detail["clientId"] = client_id;
         detail["certificateId"] = cert_id;
-        detail["certificateStatus"] = cert != nullptr ? json::value(to_string(cert->status)) : json::value(nullptr);
+        detail["certificateStatus"] =
+                cert != nullptr ? json::value(to_string(cert->status)) : json::value(nullptr);
         detail["thingName"] = conn.thing ? json::value(conn.thing->name) : json::value(nullptr);
         json::array groups;
         for (const auto& g : conn.groups) {
@@ -223,10 +256,14 @@ int cmd_test(const std::vector<std::string>& args) {
         detail["thingGroups"] = std::move(groups);
         json::array applied;
         for (const auto& a : conn.applied) {
-            applied.push_back(json::object{{"policyName", a.name}, {"policyVersionId", std::to_string(a.version)}, {"via", a.via}});
+            applied.push_back(json::object{
+                    {"policyName", a.name},
+                    {"policyVersionId", std::to_string(a.version)},
+                    {"via", a.via}});
         }
         detail["policies"] = std::move(applied);
-        detail["decidedBy"] = why.decided_by ? json::value(statement_json(*why.decided_by)) : json::value(nullptr);
+        detail["decidedBy"] = why.decided_by ? json::value(statement_json(*why.decided_by))
+                                             : json::value(nullptr);
         json::array matched;
         for (const auto& m : why.matched) {
             matched.push_back(statement_json(m));
@@ -243,19 +280,27 @@ int cmd_test(const std::vector<std::string>& args) {
         }
         detail["variables"] = std::move(variables);
         detail["notes"] = json::array(notes.begin(), notes.end());
-        pretty(std::cout, json::object{{"authResults", json::array{std::move(result)}}, {"thinggate", std::move(detail)}});
+        pretty(std::cout,
+               json::object{
+                       {"authResults", json::array{std::move(result)}},
+                       {"thinggate", std::move(detail)}});
         std::cout << '\n';
         return exit_ok;
     }
 
     std::cout << why.to_string();
     std::cout << "  client id: " << client_id << '\n';
-    std::cout << "  certificate: " << (cert != nullptr ? cert->id + " (" + std::string(to_string(cert->status)) + ")" : "none")
+    std::cout << "  certificate: "
+              << (cert != nullptr ? cert->id + " (" + std::string(to_string(cert->status)) + ")"
+                                  : "none")
               << '\n';
-    std::cout << "  thing: " << (conn.thing ? conn.thing->name + (conn.thing->exclusive ? " (exclusive)" : "") : "none")
+    std::cout << "  thing: "
+              << (conn.thing ? conn.thing->name + (conn.thing->exclusive ? " (exclusive)" : "")
+                             : "none")
               << '\n';
     for (const auto& a : conn.applied) {
-        std::cout << "  policy \"" << a.name << "\" version " << a.version << " via " << a.via << '\n';
+        std::cout << "  policy \"" << a.name << "\" version " << a.version << " via " << a.via
+                  << '\n';
     }
     for (const auto& n : notes) {
         std::cout << "  note: " << n << '\n';

@@ -3,6 +3,8 @@
 // Every command opens the data dir through persist's RocksDB store (refused while thinggate
 // holds it), loads the registry, and applies one transaction with AWS IoT's rules.
 
+#include "auth/registry.hpp"
+
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -18,7 +20,6 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
-#include "auth/registry.hpp"
 #include "auth/registry_file.hpp"
 #include "tools/thinggatectl/command.hpp"
 #include "tools/thinggatectl/data_dir.hpp"
@@ -51,7 +52,8 @@ struct option_spec {
 constexpr std::array<option_spec, 22> catalogue = {{
         {"pem-file", option_kind::text, "a PEM certificate file"},
         {"id", option_kind::text, "a certificate id (64 lowercase hex digits)"},
-        {"status", option_kind::text,
+        {"status",
+         option_kind::text,
          "ACTIVE | INACTIVE (CAs); ACTIVE | INACTIVE | REVOKED | PENDING_ACTIVATION | "
          "PENDING_TRANSFER (certificates)"},
         {"set-as-active", option_kind::flag, "register as ACTIVE (same as --status ACTIVE)"},
@@ -133,9 +135,10 @@ ca_status ca_status_of(const parsed& p) {
 certificate_status certificate_status_of(const parsed& p) {
     auto s = parse_certificate_status(required_string(p, "status"));
     if (!s) {
-        throw usage_error(p.command,
-                          "--status must be ACTIVE, INACTIVE, REVOKED, PENDING_ACTIVATION or "
-                          "PENDING_TRANSFER");
+        throw usage_error(
+                p.command,
+                "--status must be ACTIVE, INACTIVE, REVOKED, PENDING_ACTIVATION or "
+                "PENDING_TRANSFER");
     }
     return *s;
 }
@@ -170,7 +173,8 @@ std::string document_of(const parsed& p) {
     if (text == file) {
         throw usage_error(p.command, "give exactly one of --document and --document-file");
     }
-    return text ? get<std::string>(p, "document") : read_file(get<std::string>(p, "document-file"), "document-file");
+    return text ? get<std::string>(p, "document")
+                : read_file(get<std::string>(p, "document-file"), "document-file");
 }
 
 attribute_map attributes_of(const parsed& p) {
@@ -218,7 +222,8 @@ json::object describe(const registry_snapshot& snap, const certificate& c, bool 
     o["certificateId"] = c.id;
     o["status"] = to_string(c.status);
     o["caCertificateId"] = c.ca_id;
-    o["validity"] = json::object{{"notBefore", format_time(c.not_before)}, {"notAfter", format_time(c.not_after)}};
+    o["validity"] = json::object{
+            {"notBefore", format_time(c.not_before)}, {"notAfter", format_time(c.not_after)}};
     o["creationDate"] = format_time(c.created_at);
     o["policies"] = names(snap.certificate_policies(c.id));
     json::array things;
@@ -245,7 +250,8 @@ json::object describe(const registry_snapshot& snap, const thing& t) {
     o["thingGroups"] = names(snap.thing_groups(t.name));
     json::array principals;
     for (const auto* a : snap.state().attachments_to(attachment_kind::certificate_thing, t.name)) {
-        principals.push_back(json::object{{"certificateId", a->first}, {"exclusive", a->exclusive}});
+        principals.push_back(
+                json::object{{"certificateId", a->first}, {"exclusive", a->exclusive}});
     }
     o["principals"] = std::move(principals);
     return o;
@@ -274,16 +280,19 @@ json::object describe(const registry_snapshot& snap, const named_policy& p, bool
     }
     json::array versions;
     for (const auto& [id, v] : p.versions) {
-        versions.push_back(json::object{{"versionId", std::to_string(id)},
-                                        {"isDefaultVersion", id == p.default_version},
-                                        {"createDate", format_time(v.created_at)}});
+        versions.push_back(json::object{
+                {"versionId", std::to_string(id)},
+                {"isDefaultVersion", id == p.default_version},
+                {"createDate", format_time(v.created_at)}});
     }
     o["versions"] = std::move(versions);
     json::array targets;
     for (auto kind : {attachment_kind::certificate_policy, attachment_kind::group_policy}) {
         for (const auto* a : snap.state().attachments_to(kind, p.name)) {
             targets.push_back(json::object{
-                    {kind == attachment_kind::certificate_policy ? "certificateId" : "thingGroupName", a->first}});
+                    {kind == attachment_kind::certificate_policy ? "certificateId"
+                                                                 : "thingGroupName",
+                     a->first}});
         }
     }
     o["targets"] = std::move(targets);
@@ -294,7 +303,9 @@ template <typename V>
 const V& must_find(const by_name<V>& map, const std::string& key, const char* kind) {
     const auto* v = find_entry(map, key);
     if (v == nullptr) {
-        throw std::runtime_error("ResourceNotFoundException: " + std::string(kind) + " \"" + key + "\" does not exist");
+        throw std::runtime_error(
+                "ResourceNotFoundException: " + std::string(kind) + " \"" + key +
+                "\" does not exist");
     }
     return *v;
 }
@@ -352,7 +363,8 @@ int register_certificate(const parsed& p, registry& reg) {
     if (flag(p, "set-as-active")) {
         status = certificate_status::active;
     }
-    auto id = value_of(reg.update([&](registry_txn& t) { return t.register_certificate(pem, status); }));
+    auto id = value_of(
+            reg.update([&](registry_txn& t) { return t.register_certificate(pem, status); }));
     std::cout << id << '\n';
     return exit_ok;
 }
@@ -373,7 +385,8 @@ int delete_certificate(const parsed& p, registry& reg) {
 int create_thing(const parsed& p, registry& reg) {
     auto name = required_string(p, "name");
     auto attributes = attributes_of(p);
-    value_of(reg.update([&](registry_txn& t) { return t.create_thing(name, opt(p, "type"), attributes); }));
+    value_of(reg.update(
+            [&](registry_txn& t) { return t.create_thing(name, opt(p, "type"), attributes); }));
     return exit_ok;
 }
 
@@ -399,7 +412,8 @@ int delete_thing(const parsed& p, registry& reg) {
 
 int create_thing_type(const parsed& p, registry& reg) {
     auto name = required_string(p, "name");
-    value_of(reg.update([&](registry_txn& t) { return t.create_thing_type(name, opt(p, "description")); }));
+    value_of(reg.update(
+            [&](registry_txn& t) { return t.create_thing_type(name, opt(p, "description")); }));
     return exit_ok;
 }
 
@@ -457,7 +471,8 @@ int create_policy_version(const parsed& p, registry& reg) {
 int set_default_policy_version(const parsed& p, registry& reg) {
     auto name = required_string(p, "name");
     auto version = version_of(p);
-    value_of(reg.update([&](registry_txn& t) { return t.set_default_policy_version(name, version); }));
+    value_of(reg.update(
+            [&](registry_txn& t) { return t.set_default_policy_version(name, version); }));
     return exit_ok;
 }
 
@@ -488,7 +503,8 @@ int policy_target(const parsed& p, registry& reg, bool attach) {
             return attach ? t.attach_policy_to_certificate(policy, target)
                           : t.detach_policy_from_certificate(policy, target);
         }
-        return attach ? t.attach_policy_to_group(policy, target) : t.detach_policy_from_group(policy, target);
+        return attach ? t.attach_policy_to_group(policy, target)
+                      : t.detach_policy_from_group(policy, target);
     }));
     return exit_ok;
 }
@@ -504,7 +520,9 @@ int detach_policy(const parsed& p, registry& reg) {
 int attach_thing_principal(const parsed& p, registry& reg) {
     auto thing = required_string(p, "thing");
     auto cert = required_string(p, "certificate");
-    value_of(reg.update([&](registry_txn& t) { return t.attach_thing_principal(thing, cert, flag(p, "exclusive")); }));
+    value_of(reg.update([&](registry_txn& t) {
+        return t.attach_thing_principal(thing, cert, flag(p, "exclusive"));
+    }));
     return exit_ok;
 }
 
@@ -554,7 +572,8 @@ int list_things(const parsed& p, registry& reg) {
     json::array out;
     for (const auto& [name, t] : snap->state().things) {
         if ((type.empty() || t.type_name == type) &&
-            (group.empty() || snap->state().find_attachment(attachment_kind::thing_group, name, group))) {
+            (group.empty() ||
+             snap->state().find_attachment(attachment_kind::thing_group, name, group))) {
             out.push_back(describe(*snap, t));
         }
     }
@@ -592,13 +611,18 @@ int list_policies(const parsed&, registry& reg) {
 }
 
 int describe_ca(const parsed& p, registry& reg) {
-    print(describe(must_find(reg.snapshot()->state().cas, required_string(p, "id"), "CA certificate"), true));
+    print(describe(
+            must_find(reg.snapshot()->state().cas, required_string(p, "id"), "CA certificate"),
+            true));
     return exit_ok;
 }
 
 int describe_certificate(const parsed& p, registry& reg) {
     auto snap = reg.snapshot();
-    print(describe(*snap, must_find(snap->state().certificates, required_string(p, "id"), "certificate"), true));
+    print(describe(
+            *snap,
+            must_find(snap->state().certificates, required_string(p, "id"), "certificate"),
+            true));
     return exit_ok;
 }
 
@@ -610,7 +634,8 @@ int describe_thing(const parsed& p, registry& reg) {
 
 int describe_thing_group(const parsed& p, registry& reg) {
     auto snap = reg.snapshot();
-    print(describe(*snap, must_find(snap->state().groups, required_string(p, "name"), "thing group")));
+    print(describe(
+            *snap, must_find(snap->state().groups, required_string(p, "name"), "thing group")));
     return exit_ok;
 }
 
@@ -624,55 +649,169 @@ int describe_policy(const parsed& p, registry& reg) {
     auto version = version_of(p);
     auto it = pol.versions.find(version);
     if (it == pol.versions.end()) {
-        throw std::runtime_error("ResourceNotFoundException: policy \"" + pol.name + "\" has no version " +
-                                 std::to_string(version));
+        throw std::runtime_error(
+                "ResourceNotFoundException: policy \"" + pol.name + "\" has no version " +
+                std::to_string(version));
     }
-    print(json::object{{"policyName", pol.name},
-                       {"policyVersionId", std::to_string(version)},
-                       {"isDefaultVersion", version == pol.default_version},
-                       {"createDate", format_time(it->second.created_at)},
-                       {"policyDocument", it->second.document}});
+    print(json::object{
+            {"policyName", pol.name},
+            {"policyVersionId", std::to_string(version)},
+            {"isDefaultVersion", version == pol.default_version},
+            {"createDate", format_time(it->second.created_at)},
+            {"policyDocument", it->second.document}});
     return exit_ok;
 }
 
 const std::vector<command>& commands() {
     static const std::vector<command> list = {
-            {"register-ca", "register a CA certificate", {"pem-file", "status", "auto-registration", "crl-file"}, true, &register_ca},
-            {"update-ca", "change a CA's status, auto-registration or CRL file", {"id", "status", "auto-registration", "crl-file"}, true, &update_ca},
-            {"delete-ca", "delete an INACTIVE CA without registered certificates", {"id"}, true, &delete_ca},
-            {"register-certificate", "register a device certificate (default INACTIVE)", {"pem-file", "status", "set-as-active"}, true, &register_certificate},
-            {"update-certificate", "change a certificate's status (REVOKED is final)", {"id", "status"}, true, &update_certificate},
-            {"delete-certificate", "delete a certificate that is not ACTIVE nor attached", {"id"}, true, &delete_certificate},
+            {"register-ca",
+             "register a CA certificate",
+             {"pem-file", "status", "auto-registration", "crl-file"},
+             true,
+             &register_ca},
+            {"update-ca",
+             "change a CA's status, auto-registration or CRL file",
+             {"id", "status", "auto-registration", "crl-file"},
+             true,
+             &update_ca},
+            {"delete-ca",
+             "delete an INACTIVE CA without registered certificates",
+             {"id"},
+             true,
+             &delete_ca},
+            {"register-certificate",
+             "register a device certificate (default INACTIVE)",
+             {"pem-file", "status", "set-as-active"},
+             true,
+             &register_certificate},
+            {"update-certificate",
+             "change a certificate's status (REVOKED is final)",
+             {"id", "status"},
+             true,
+             &update_certificate},
+            {"delete-certificate",
+             "delete a certificate that is not ACTIVE nor attached",
+             {"id"},
+             true,
+             &delete_certificate},
             {"create-thing", "create a thing", {"name", "type", "attribute"}, true, &create_thing},
-            {"update-thing", "replace a thing's type or attributes", {"name", "type", "attribute"}, true, &update_thing},
+            {"update-thing",
+             "replace a thing's type or attributes",
+             {"name", "type", "attribute"},
+             true,
+             &update_thing},
             {"delete-thing", "delete a thing without principals", {"name"}, true, &delete_thing},
-            {"create-thing-type", "create a thing type", {"name", "description"}, true, &create_thing_type},
-            {"delete-thing-type", "delete an unused thing type", {"name"}, true, &delete_thing_type},
-            {"create-thing-group", "create a static thing group", {"name", "parent", "description"}, true, &create_thing_group},
-            {"delete-thing-group", "delete a thing group without child groups", {"name"}, true, &delete_thing_group},
-            {"add-thing-to-group", "add a thing to a thing group", {"thing", "group"}, true, &add_thing_to_group},
-            {"remove-thing-from-group", "remove a thing from a thing group", {"thing", "group"}, true, &remove_thing_from_group},
-            {"create-policy", "create a policy (version 1)", {"name", "document", "document-file"}, true, &create_policy},
-            {"create-policy-version", "add a policy version (at most 5)", {"name", "document", "document-file", "set-as-default"}, true, &create_policy_version},
-            {"set-default-policy-version", "make a version the default", {"name", "version"}, true, &set_default_policy_version},
-            {"delete-policy-version", "delete a version that is not the default", {"name", "version"}, true, &delete_policy_version},
-            {"delete-policy", "delete a policy that is not attached", {"name"}, true, &delete_policy},
-            {"attach-policy", "attach a policy to a certificate or a thing group", {"policy", "certificate", "group"}, true, &attach_policy},
-            {"detach-policy", "detach a policy from a certificate or a thing group", {"policy", "certificate", "group"}, true, &detach_policy},
-            {"attach-thing-principal", "attach a certificate to a thing", {"thing", "certificate", "exclusive"}, true, &attach_thing_principal},
-            {"detach-thing-principal", "detach a certificate from a thing", {"thing", "certificate"}, true, &detach_thing_principal},
+            {"create-thing-type",
+             "create a thing type",
+             {"name", "description"},
+             true,
+             &create_thing_type},
+            {"delete-thing-type",
+             "delete an unused thing type",
+             {"name"},
+             true,
+             &delete_thing_type},
+            {"create-thing-group",
+             "create a static thing group",
+             {"name", "parent", "description"},
+             true,
+             &create_thing_group},
+            {"delete-thing-group",
+             "delete a thing group without child groups",
+             {"name"},
+             true,
+             &delete_thing_group},
+            {"add-thing-to-group",
+             "add a thing to a thing group",
+             {"thing", "group"},
+             true,
+             &add_thing_to_group},
+            {"remove-thing-from-group",
+             "remove a thing from a thing group",
+             {"thing", "group"},
+             true,
+             &remove_thing_from_group},
+            {"create-policy",
+             "create a policy (version 1)",
+             {"name", "document", "document-file"},
+             true,
+             &create_policy},
+            {"create-policy-version",
+             "add a policy version (at most 5)",
+             {"name", "document", "document-file", "set-as-default"},
+             true,
+             &create_policy_version},
+            {"set-default-policy-version",
+             "make a version the default",
+             {"name", "version"},
+             true,
+             &set_default_policy_version},
+            {"delete-policy-version",
+             "delete a version that is not the default",
+             {"name", "version"},
+             true,
+             &delete_policy_version},
+            {"delete-policy",
+             "delete a policy that is not attached",
+             {"name"},
+             true,
+             &delete_policy},
+            {"attach-policy",
+             "attach a policy to a certificate or a thing group",
+             {"policy", "certificate", "group"},
+             true,
+             &attach_policy},
+            {"detach-policy",
+             "detach a policy from a certificate or a thing group",
+             {"policy", "certificate", "group"},
+             true,
+             &detach_policy},
+            {"attach-thing-principal",
+             "attach a certificate to a thing",
+             {"thing", "certificate", "exclusive"},
+             true,
+             &attach_thing_principal},
+            {"detach-thing-principal",
+             "detach a certificate from a thing",
+             {"thing", "certificate"},
+             true,
+             &detach_thing_principal},
             {"apply", "apply a registry file (JSON; idempotent)", {"file"}, true, &apply},
             {"list-cas", "list the CA certificates", {}, false, &list_cas},
-            {"list-certificates", "list the device certificates (--id CA: of one CA)", {"id"}, false, &list_certificates},
-            {"list-things", "list the things (--type, --group to filter)", {"type", "group"}, false, &list_things},
+            {"list-certificates",
+             "list the device certificates (--id CA: of one CA)",
+             {"id"},
+             false,
+             &list_certificates},
+            {"list-things",
+             "list the things (--type, --group to filter)",
+             {"type", "group"},
+             false,
+             &list_things},
             {"list-thing-types", "list the thing types", {}, false, &list_thing_types},
             {"list-thing-groups", "list the thing groups", {}, false, &list_thing_groups},
             {"list-policies", "list the policies", {}, false, &list_policies},
             {"describe-ca", "a CA certificate", {"id"}, false, &describe_ca},
-            {"describe-certificate", "a device certificate with its attachments", {"id"}, false, &describe_certificate},
-            {"describe-thing", "a thing with its groups and principals", {"name"}, false, &describe_thing},
-            {"describe-thing-group", "a thing group with its policies and things", {"name"}, false, &describe_thing_group},
-            {"describe-policy", "a policy (--version: one version's document)", {"name", "version"}, false, &describe_policy},
+            {"describe-certificate",
+             "a device certificate with its attachments",
+             {"id"},
+             false,
+             &describe_certificate},
+            {"describe-thing",
+             "a thing with its groups and principals",
+             {"name"},
+             false,
+             &describe_thing},
+            {"describe-thing-group",
+             "a thing group with its policies and things",
+             {"name"},
+             false,
+             &describe_thing_group},
+            {"describe-policy",
+             "a policy (--version: one version's document)",
+             {"name", "version"},
+             false,
+             &describe_policy},
     };
     return list;
 }
@@ -690,7 +829,8 @@ void print_registry_usage(std::ostream& out) {
 int run_command(const command& c, const std::vector<std::string>& args) {
     std::string name = "registry " + std::string(c.name);
     po::options_description desc("thinggatectl " + name + " --data-dir DIR [options]");
-    desc.add_options()("help,h", "this help")("data-dir", po::value<std::string>(), "the data dir (thinggate must not be running)");
+    desc.add_options()("help,h", "this help")(
+            "data-dir", po::value<std::string>(), "the data dir (thinggate must not be running)");
     auto options = c.options;
     if (c.mutates) {
         options.push_back("create");
@@ -715,7 +855,8 @@ int run_command(const command& c, const std::vector<std::string>& args) {
         std::cout << c.summary << "\n\n" << desc;
         return exit_ok;
     }
-    auto session = open_registry_session(required_string(p, "data-dir"), c.mutates && flag(p, "create"));
+    auto session =
+            open_registry_session(required_string(p, "data-dir"), c.mutates && flag(p, "create"));
     return c.run(p, *session.reg);
 }
 

@@ -24,7 +24,8 @@ struct setup {
     std::string cert_id;
 
     setup() {
-        must(*reg, [&](registry_txn& t) { return t.register_ca(pem(ca), ca_status::active, false, ""); });
+        must(*reg,
+             [&](registry_txn& t) { return t.register_ca(pem(ca), ca_status::active, false, ""); });
         cert_id = must(*reg, [&](registry_txn& t) {
             return t.register_certificate(pem(device), certificate_status::active);
         });
@@ -39,8 +40,8 @@ struct setup {
 };
 
 std::string allow(std::string_view action, std::string_view resource) {
-    return R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":")" + std::string(action) +
-           R"(","Resource":")" + std::string(resource) + R"("}})";
+    return R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":")" +
+           std::string(action) + R"(","Resource":")" + std::string(resource) + R"("}})";
 }
 
 const pol::resource_names names;
@@ -55,8 +56,10 @@ TEST_CASE("thing resolution: the attached thing named like the client id, or the
     auto snap = s.reg->snapshot();
     CHECK_FALSE(resolve_thing(*snap, s.cert_id, "sensor-1").has_value()); // not attached
 
-    must(*s.reg, [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", s.cert_id, false); });
-    must(*s.reg, [&](registry_txn& t) { return t.attach_thing_principal("other", s.cert_id, false); });
+    must(*s.reg,
+         [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", s.cert_id, false); });
+    must(*s.reg,
+         [&](registry_txn& t) { return t.attach_thing_principal("other", s.cert_id, false); });
     snap = s.reg->snapshot();
     REQUIRE(resolve_thing(*snap, s.cert_id, "sensor-1").has_value());
     CHECK(resolve_thing(*snap, s.cert_id, "sensor-1")->name == "sensor-1");
@@ -64,7 +67,8 @@ TEST_CASE("thing resolution: the attached thing named like the client id, or the
     CHECK_FALSE(resolve_thing(*snap, s.cert_id, "somebody-else").has_value());
 
     must(*s.reg, [&](registry_txn& t) { return t.detach_thing_principal("other", s.cert_id); });
-    must(*s.reg, [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", s.cert_id, true); });
+    must(*s.reg,
+         [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", s.cert_id, true); });
     snap = s.reg->snapshot();
     auto bound = resolve_thing(*snap, s.cert_id, "any-client-id");
     REQUIRE(bound.has_value());
@@ -76,24 +80,34 @@ TEST_CASE("effective policies: certificate policies, plus the thing's groups and
     setup s;
     auto& reg = *s.reg;
     must(reg, [&](registry_txn& t) { return t.create_thing_type("sensor", ""); });
-    must(reg, [&](registry_txn& t) { return t.create_thing("sensor-1", "sensor", {{"site", "north"}}); });
+    must(reg, [&](registry_txn& t) {
+        return t.create_thing("sensor-1", "sensor", {{"site", "north"}});
+    });
     must(reg, [&](registry_txn& t) { return t.create_thing_group("plant", "", ""); });
     must(reg, [&](registry_txn& t) { return t.create_thing_group("hall", "plant", ""); });
     must(reg, [&](registry_txn& t) { return t.create_thing_group("line", "hall", ""); });
     must(reg, [&](registry_txn& t) { return t.add_thing_to_group("sensor-1", "line"); });
     must(reg, [&](registry_txn& t) {
-        return t.create_policy("connect", allow("iot:Connect", "arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"));
+        return t.create_policy(
+                "connect",
+                allow("iot:Connect", "arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"));
     });
     must(reg, [&](registry_txn& t) {
-        return t.create_policy("plant-telemetry",
-                               allow("iot:Publish", "arn:aws:iot:*:*:topic/plant/${iot:Connection.Thing.Attributes[site]}/*"));
+        return t.create_policy(
+                "plant-telemetry",
+                allow("iot:Publish",
+                      "arn:aws:iot:*:*:topic/plant/${iot:Connection.Thing.Attributes[site]}/*"));
     });
     must(reg, [&](registry_txn& t) {
-        return t.create_policy("hall-deny", R"({"Version":"2012-10-17","Statement":{"Sid":"NoSecrets","Effect":"Deny",
+        return t.create_policy(
+                "hall-deny",
+                R"({"Version":"2012-10-17","Statement":{"Sid":"NoSecrets","Effect":"Deny",
             "Action":"iot:Publish","Resource":"arn:aws:iot:*:*:topic/plant/north/secret"}})");
     });
-    must(reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("connect", s.cert_id); });
-    must(reg, [&](registry_txn& t) { return t.attach_policy_to_group("plant-telemetry", "plant"); });
+    must(reg,
+         [&](registry_txn& t) { return t.attach_policy_to_certificate("connect", s.cert_id); });
+    must(reg,
+         [&](registry_txn& t) { return t.attach_policy_to_group("plant-telemetry", "plant"); });
     must(reg, [&](registry_txn& t) { return t.attach_policy_to_group("hall-deny", "hall"); });
     // The same policy through two ways is applied once.
     must(reg, [&](registry_txn& t) { return t.attach_policy_to_group("connect", "line"); });
@@ -109,9 +123,12 @@ TEST_CASE("effective policies: certificate policies, plus the thing's groups and
               pol::decision::implicit_deny);
     }
     SUBCASE("thing bound: ancestors' policies apply, deny wins") {
-        must(reg, [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", s.cert_id, false); });
+        must(reg, [&](registry_txn& t) {
+            return t.attach_thing_principal("sensor-1", s.cert_id, false);
+        });
         auto snap = reg.snapshot();
-        CHECK(thing_group_closure(*snap, "sensor-1") == std::vector<std::string>{"line", "hall", "plant"});
+        CHECK(thing_group_closure(*snap, "sensor-1") ==
+              std::vector<std::string>{"line", "hall", "plant"});
         auto conn = resolve_connection(*snap, s.context("sensor-1"));
         REQUIRE(conn.thing.has_value());
         CHECK(conn.groups == std::vector<std::string>{"line", "hall", "plant"});
@@ -128,29 +145,38 @@ TEST_CASE("effective policies: certificate policies, plus the thing's groups and
               pol::decision::allowed);
         CHECK(conn.policies.evaluate(pol::action::connect, pol::client_arn(names, "sensor-2")) ==
               pol::decision::implicit_deny);
-        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "plant/north/temp")) ==
+        CHECK(conn.policies.evaluate(
+                      pol::action::publish, pol::topic_arn(names, "plant/north/temp")) ==
               pol::decision::allowed);
-        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "plant/south/temp")) ==
+        CHECK(conn.policies.evaluate(
+                      pol::action::publish, pol::topic_arn(names, "plant/south/temp")) ==
               pol::decision::implicit_deny);
-        auto why = conn.policies.explain(pol::action::publish, pol::topic_arn(names, "plant/north/secret"));
+        auto why = conn.policies.explain(
+                pol::action::publish, pol::topic_arn(names, "plant/north/secret"));
         CHECK(why.result == pol::decision::explicit_deny);
         REQUIRE(why.decided_by.has_value());
         CHECK(why.decided_by->policy == "hall-deny");
         CHECK(why.decided_by->sid == "NoSecrets");
     }
     SUBCASE("the default version is what applies") {
-        must(reg, [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", s.cert_id, false); });
         must(reg, [&](registry_txn& t) {
-            return t.create_policy_version("plant-telemetry", allow("iot:Publish", "arn:aws:iot:*:*:topic/v2/*"), true);
+            return t.attach_thing_principal("sensor-1", s.cert_id, false);
+        });
+        must(reg, [&](registry_txn& t) {
+            return t.create_policy_version(
+                    "plant-telemetry", allow("iot:Publish", "arn:aws:iot:*:*:topic/v2/*"), true);
         });
         auto conn = resolve_connection(*reg.snapshot(), s.context("sensor-1"));
         CHECK(conn.applied[2].version == 2);
-        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "v2/x")) == pol::decision::allowed);
-        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "plant/north/t")) ==
+        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "v2/x")) ==
+              pol::decision::allowed);
+        CHECK(conn.policies.evaluate(
+                      pol::action::publish, pol::topic_arn(names, "plant/north/t")) ==
               pol::decision::implicit_deny);
     }
     SUBCASE("a forced thing (policy test --thing)") {
-        auto conn = resolve_connection(*reg.snapshot(), s.context("whatever"), std::string("sensor-1"));
+        auto conn =
+                resolve_connection(*reg.snapshot(), s.context("whatever"), std::string("sensor-1"));
         REQUIRE(conn.thing.has_value());
         CHECK(conn.applied.size() == 3);
     }
@@ -182,7 +208,8 @@ TEST_CASE("certificate fields: AWS attribute names, alternative names, decimal s
     CHECK(has(info.subject, "OrganizationalUnit", "Sensors"));
     CHECK(has(info.subject, "Country", "DE"));
     CHECK(has(info.issuer, "CommonName", "Effective CA"));
-    CHECK(info.subject_alternative_name.dns_name == std::vector<std::string>{"sensor-1.devices.example"});
+    CHECK(info.subject_alternative_name.dns_name ==
+          std::vector<std::string>{"sensor-1.devices.example"});
     CHECK(info.subject_alternative_name.ip_address == std::vector<std::string>{"10.1.2.3"});
     REQUIRE_FALSE(info.serial_number.empty());
     CHECK(info.serial_number.find_first_not_of("0123456789") == std::string::npos);
@@ -198,14 +225,20 @@ TEST_CASE("certificate fields: AWS attribute names, alternative names, decimal s
 
     // The variables resolve in a compiled policy.
     must(*s.reg, [&](registry_txn& t) {
-        return t.create_policy("by-cn", allow("iot:Publish", "arn:aws:iot:*:*:topic/cn/${iot:Certificate.Subject.CommonName}"));
+        return t.create_policy(
+                "by-cn",
+                allow("iot:Publish",
+                      "arn:aws:iot:*:*:topic/cn/${iot:Certificate.Subject.CommonName}"));
     });
-    must(*s.reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("by-cn", s.cert_id); });
+    must(*s.reg,
+         [&](registry_txn& t) { return t.attach_policy_to_certificate("by-cn", s.cert_id); });
     auto conn = resolve_connection(*s.reg->snapshot(), s.context("c"));
-    CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "cn/sensor-1")) == pol::decision::allowed);
+    CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "cn/sensor-1")) ==
+          pol::decision::allowed);
 }
 
-TEST_CASE("dev registry: the dev PKI's CA, device, thing and policy; idempotent; operator changes stay") {
+TEST_CASE("dev registry: the dev PKI's CA, device, thing and policy; idempotent; operator changes "
+          "stay") {
     temp_dir dir;
     auto files = ensure_dev_pki(dir.path(), "demo-thing");
     for_each_store([&](store_holder& h) {
@@ -227,17 +260,34 @@ TEST_CASE("dev registry: the dev PKI's CA, device, thing and policy; idempotent;
         REQUIRE(conn.thing.has_value());
         using pol::action;
         using pol::decision;
-        CHECK(conn.policies.evaluate(action::connect, pol::client_arn(names, "demo-thing")) == decision::allowed);
-        CHECK(conn.policies.evaluate(action::publish, pol::topic_arn(names, "things/demo-thing/telemetry")) == decision::allowed);
-        CHECK(conn.policies.evaluate(action::receive, pol::topic_arn(names, "$aws/things/demo-thing/shadow/update/accepted")) == decision::allowed);
-        CHECK(conn.policies.evaluate(action::subscribe, pol::topic_filter_arn(names, "things/demo-thing/#")) == decision::allowed);
-        CHECK(conn.policies.evaluate(action::subscribe, pol::topic_filter_arn(names, "$aws/things/demo-thing/jobs/+")) == decision::allowed);
-        CHECK(conn.policies.evaluate(action::publish, pol::topic_arn(names, "things/other-thing/telemetry")) == decision::implicit_deny);
-        CHECK(conn.policies.evaluate(action::subscribe, pol::topic_filter_arn(names, "#")) == decision::implicit_deny);
-        CHECK(conn.policies.evaluate(action::retain_publish, pol::topic_arn(names, "things/demo-thing/x")) == decision::implicit_deny);
+        CHECK(conn.policies.evaluate(action::connect, pol::client_arn(names, "demo-thing")) ==
+              decision::allowed);
+        CHECK(conn.policies.evaluate(
+                      action::publish, pol::topic_arn(names, "things/demo-thing/telemetry")) ==
+              decision::allowed);
+        CHECK(conn.policies.evaluate(
+                      action::receive,
+                      pol::topic_arn(names, "$aws/things/demo-thing/shadow/update/accepted")) ==
+              decision::allowed);
+        CHECK(conn.policies.evaluate(
+                      action::subscribe, pol::topic_filter_arn(names, "things/demo-thing/#")) ==
+              decision::allowed);
+        CHECK(conn.policies.evaluate(
+                      action::subscribe,
+                      pol::topic_filter_arn(names, "$aws/things/demo-thing/jobs/+")) ==
+              decision::allowed);
+        CHECK(conn.policies.evaluate(
+                      action::publish, pol::topic_arn(names, "things/other-thing/telemetry")) ==
+              decision::implicit_deny);
+        CHECK(conn.policies.evaluate(action::subscribe, pol::topic_filter_arn(names, "#")) ==
+              decision::implicit_deny);
+        CHECK(conn.policies.evaluate(
+                      action::retain_publish, pol::topic_arn(names, "things/demo-thing/x")) ==
+              decision::implicit_deny);
         // Another client id with the same certificate binds no thing: nothing is allowed.
         ctx.client_id = "intruder";
-        CHECK(resolve_connection(*snap, ctx).policies.evaluate(action::connect, pol::client_arn(names, "intruder")) ==
+        CHECK(resolve_connection(*snap, ctx)
+                      .policies.evaluate(action::connect, pol::client_arn(names, "intruder")) ==
               decision::implicit_deny);
 
         auto second = ensure_dev_registry(*reg, files, "demo-thing");
@@ -245,15 +295,20 @@ TEST_CASE("dev registry: the dev PKI's CA, device, thing and policy; idempotent;
         CHECK_FALSE(second->changed);
         CHECK(reg->snapshot() == snap);
 
-        must(*reg, [&](registry_txn& t) { return t.update_certificate(first->certificate_id, certificate_status::inactive); });
-        must(*reg, [&](registry_txn& t) { return t.detach_policy_from_certificate("demo-thing-policy", first->certificate_id); });
+        must(*reg, [&](registry_txn& t) {
+            return t.update_certificate(first->certificate_id, certificate_status::inactive);
+        });
+        must(*reg, [&](registry_txn& t) {
+            return t.detach_policy_from_certificate("demo-thing-policy", first->certificate_id);
+        });
         h.reopen();
         auto reopened = open_registry(h.store());
         auto third = ensure_dev_registry(*reopened, files, "demo-thing");
         REQUIRE(third.has_value());
         CHECK_FALSE(third->changed);
         auto after = reopened->snapshot();
-        CHECK(after->find_certificate(first->certificate_id)->status == certificate_status::inactive);
+        CHECK(after->find_certificate(first->certificate_id)->status ==
+              certificate_status::inactive);
         CHECK(after->certificate_policies(first->certificate_id).empty());
     });
 }

@@ -29,15 +29,19 @@ struct fixture {
     std::string root_id;
 
     fixture() {
-        root_id = must(*reg, [&](registry_txn& t) { return t.register_ca(pem(root), ca_status::active, false, ""); });
+        root_id = must(*reg, [&](registry_txn& t) {
+            return t.register_ca(pem(root), ca_status::active, false, "");
+        });
     }
 
     std::string add(const credential& c, certificate_status s = certificate_status::active) {
         return must(*reg, [&](registry_txn& t) { return t.register_certificate(pem(c), s); });
     }
 
-    verify_outcome verify(const credential& c, STACK_OF(X509)* chain = nullptr,
-                          registry_time now = persist_now()) {
+    verify_outcome
+    verify(const credential& c,
+           STACK_OF(X509) * chain = nullptr,
+           registry_time now = persist_now()) {
         return verify_client_certificate(*reg->snapshot(), c.cert.get(), chain, now);
     }
 
@@ -45,12 +49,14 @@ struct fixture {
 };
 
 struct chain_stack {
-    STACK_OF(X509)* stack = sk_X509_new_null();
+    STACK_OF(X509) * stack = sk_X509_new_null();
+
     chain_stack(std::initializer_list<const credential*> certs) {
         for (const auto* c : certs) {
             sk_X509_push(stack, c->cert.get());
         }
     }
+
     ~chain_stack() { sk_X509_free(stack); }
 };
 
@@ -71,7 +77,8 @@ TEST_CASE("verify: a leaf alone is completed from the registered ACTIVE CA and a
 
 TEST_CASE("verify: no certificate, unknown CA, unregistered certificate") {
     fixture f;
-    auto none = verify_client_certificate(*f.reg->snapshot(), nullptr, nullptr, fixture::persist_now());
+    auto none =
+            verify_client_certificate(*f.reg->snapshot(), nullptr, nullptr, fixture::persist_now());
     CHECK(none.reason == refusal::no_certificate);
     CHECK_FALSE(none.accepted());
 
@@ -93,7 +100,8 @@ TEST_CASE("verify: INACTIVE, REVOKED, PENDING certificates are refused") {
     fixture f;
     auto id = f.add(f.device, certificate_status::inactive);
     CHECK(f.verify(f.device).reason == refusal::inactive);
-    must(*f.reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::revoked); });
+    must(*f.reg,
+         [&](registry_txn& t) { return t.update_certificate(id, certificate_status::revoked); });
     CHECK(f.verify(f.device).reason == refusal::revoked);
     f.add(f.device2, certificate_status::pending_transfer);
     CHECK(f.verify(f.device2).reason == refusal::pending_transfer);
@@ -143,7 +151,8 @@ TEST_CASE("verify: registered intermediate CAs are trust anchors; unregistered o
     CHECK(w.message.find("register the intermediate") != std::string::npos);
 }
 
-TEST_CASE("verify: CRL files — revoked serials refused, reload picks up changes, unusable CRL fails closed") {
+TEST_CASE("verify: CRL files — revoked serials refused, reload picks up changes, unusable CRL "
+          "fails closed") {
     fixture f;
     f.add(f.device);
     f.add(f.device2);
@@ -183,11 +192,13 @@ TEST_CASE("verify: CRL files — revoked serials refused, reload picks up change
 
 TEST_CASE("verify: just-in-time registration from an auto-registration CA [GATEWAY-SEMANTICS §4]") {
     fixture f;
-    must(*f.reg, [&](registry_txn& t) { return t.update_ca(f.root_id, std::nullopt, true, std::nullopt); });
+    must(*f.reg,
+         [&](registry_txn& t) { return t.update_ca(f.root_id, std::nullopt, true, std::nullopt); });
     auto now = fixture::persist_now();
     verify_options options;
     options.account = "123456789012";
-    auto v = verify_client_certificate(*f.reg->snapshot(), f.device.cert.get(), nullptr, now, options);
+    auto v = verify_client_certificate(
+            *f.reg->snapshot(), f.device.cert.get(), nullptr, now, options);
     REQUIRE(v.result == verify_outcome::kind::jitr);
     CHECK_FALSE(v.accepted());
     CHECK(v.reason == refusal::not_registered);
@@ -198,7 +209,8 @@ TEST_CASE("verify: just-in-time registration from an auto-registration CA [GATEW
     CHECK(payload.at("certificateStatus").as_string() == "PENDING_ACTIVATION");
     CHECK(payload.at("awsAccountId").as_string() == "123456789012");
     CHECK(payload.at("timestamp").as_int64() == now.time_since_epoch().count());
-    CHECK(payload.at("certificateRegistrationTimestamp").as_int64() == now.time_since_epoch().count());
+    CHECK(payload.at("certificateRegistrationTimestamp").as_int64() ==
+          now.time_since_epoch().count());
     CHECK(payload.size() == 6);
     REQUIRE(v.jitr_entry.has_value());
     CHECK(v.jitr_entry->status == certificate_status::pending_activation);
@@ -209,11 +221,15 @@ TEST_CASE("verify: just-in-time registration from an auto-registration CA [GATEW
     auto again = must(*f.reg, [&](registry_txn& t) { return t.record_jitr(*v.jitr_entry); });
     CHECK_FALSE(again);
     CHECK(f.verify(f.device).reason == refusal::pending_activation);
-    must(*f.reg, [&](registry_txn& t) { return t.update_certificate(v.certificate_id, certificate_status::active); });
+    must(*f.reg, [&](registry_txn& t) {
+        return t.update_certificate(v.certificate_id, certificate_status::active);
+    });
     CHECK(f.verify(f.device).accepted());
 
     // A deactivated CA stops auto-registration (and its certificates).
-    must(*f.reg, [&](registry_txn& t) { return t.update_ca(f.root_id, ca_status::inactive, std::nullopt, std::nullopt); });
+    must(*f.reg, [&](registry_txn& t) {
+        return t.update_ca(f.root_id, ca_status::inactive, std::nullopt, std::nullopt);
+    });
     auto w = f.verify(f.device2);
     CHECK(w.reason == refusal::ca_inactive);
     CHECK_FALSE(w.jitr_entry.has_value());

@@ -5,8 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include "auth/effective_policy.hpp"
 #include "auth/certificate_fields.hpp"
+#include "auth/effective_policy.hpp"
 #include "registry_test_support.hpp"
 
 using namespace thinggate::auth;
@@ -26,7 +26,9 @@ struct example {
     std::filesystem::path file = dir.path() / "registry.json";
 
     example() {
-        std::filesystem::copy_file(std::filesystem::path(THINGGATE_SOURCE_DIR) / "configs" / "registry.example.json", file);
+        std::filesystem::copy_file(
+                std::filesystem::path(THINGGATE_SOURCE_DIR) / "configs" / "registry.example.json",
+                file);
     }
 
     std::string text() const {
@@ -77,9 +79,11 @@ TEST_CASE("registry file: the example applies, a second apply changes nothing") 
         ctx.certificate = certificate_fields(*read_certificate_pem(ex.files.device_cert));
         auto conn = resolve_connection(*snap, ctx);
         pol::resource_names names;
-        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "plant/hall-1/temp")) ==
+        CHECK(conn.policies.evaluate(
+                      pol::action::publish, pol::topic_arn(names, "plant/hall-1/temp")) ==
               pol::decision::allowed);
-        CHECK(conn.policies.evaluate(pol::action::publish, pol::topic_arn(names, "plant/hall-1/commands/x")) ==
+        CHECK(conn.policies.evaluate(
+                      pol::action::publish, pol::topic_arn(names, "plant/hall-1/commands/x")) ==
               pol::decision::explicit_deny);
 
         auto second = apply_ok(*reg, ex.file);
@@ -99,8 +103,10 @@ TEST_CASE("registry file: changes are reconciled — new policy version, status,
     auto cert_id = certificate_id(*read_certificate_pem(ex.files.device_cert));
 
     ex.replace(R"("Sid": "SiteTelemetry")", R"("Sid": "SiteTelemetryV2")");
-    ex.replace(R"("status": "ACTIVE",
-      "thing")", R"("status": "INACTIVE",
+    ex.replace(
+            R"("status": "ACTIVE",
+      "thing")",
+            R"("status": "INACTIVE",
       "thing")");
     ex.replace(R"({ "site": "hall-1" })", R"({ "site": "hall-2" })");
     auto report = apply_ok(*reg, ex.file);
@@ -128,7 +134,9 @@ TEST_CASE("registry file: \"state\": \"absent\" removes entries, detaching them 
     auto reg = open_registry(h.store());
     apply_ok(*reg, ex.file);
     auto cert_id = certificate_id(*read_certificate_pem(ex.files.device_cert));
-    ex.replace(R"("pem_file": "pki/demo-thing.pem",)", R"("pem_file": "pki/demo-thing.pem", "state": "absent",)");
+    ex.replace(
+            R"("pem_file": "pki/demo-thing.pem",)",
+            R"("pem_file": "pki/demo-thing.pem", "state": "absent",)");
     ex.replace(R"("name": "demo-thing",)", R"("name": "demo-thing", "state": "absent",)");
     ex.replace(R"("name": "device-connect",)", R"("name": "device-connect", "state": "absent",)");
     auto report = apply_ok(*reg, ex.file);
@@ -137,7 +145,7 @@ TEST_CASE("registry file: \"state\": \"absent\" removes entries, detaching them 
     CHECK(snap->find_thing("demo-thing") == nullptr);
     CHECK(snap->find_policy("device-connect") == nullptr);
     CHECK(snap->find_policy("plant-telemetry") != nullptr); // not mentioned as absent
-    CHECK(snap->state().attachments.size() == 1);          // plant-telemetry on plant
+    CHECK(snap->state().attachments.size() == 1);           // plant-telemetry on plant
     CHECK(apply_ok(*reg, ex.file).changes.empty());
 }
 
@@ -166,31 +174,40 @@ TEST_CASE("registry file: errors name the file, the entry and the field; nothing
     SUBCASE("bad status") {
         ex.replace(R"("status": "ACTIVE", "auto)", R"("status": "ON", "auto)");
         auto e = apply_fails(*reg, ex.file);
-        CHECK(e.message == name + R"(: ca_certificates[0] ("pki/ca.pem"): field "status" must be ACTIVE or INACTIVE)");
+        CHECK(e.message ==
+              name + R"(: ca_certificates[0] ("pki/ca.pem"): field "status" must be ACTIVE or INACTIVE)");
     }
     SUBCASE("missing PEM file") {
         ex.replace("pki/demo-thing.pem", "pki/missing.pem");
         auto e = apply_fails(*reg, ex.file);
-        CHECK(e.message.find(R"(certificates[0] ("pki/missing.pem"): field "pem_file": cannot read)") != std::string::npos);
+        CHECK(e.message.find(
+                      R"(certificates[0] ("pki/missing.pem"): field "pem_file": cannot read)") !=
+              std::string::npos);
     }
     SUBCASE("invalid policy document names the policy and the statement") {
         ex.replace(R"("Effect": "Deny")", R"("Effect": "Forbid")");
         auto e = apply_fails(*reg, ex.file);
         CHECK(e.code == make_error_code(registry_errc::malformed_policy));
-        CHECK(e.message.find(R"(policies[1] ("plant-telemetry"): policy "plant-telemetry": Statement[1])") != std::string::npos);
+        CHECK(e.message.find(
+                      R"(policies[1] ("plant-telemetry"): policy "plant-telemetry": Statement[1])") !=
+              std::string::npos);
     }
     SUBCASE("a reference to an undeclared entry") {
         ex.replace(R"("policies": ["device-connect"])", R"("policies": ["nope"])");
         auto e = apply_fails(*reg, ex.file);
         CHECK(e.code == make_error_code(registry_errc::not_found));
-        CHECK(e.message.find(R"(certificates[0] ("pki/demo-thing.pem"): policy "nope" does not exist)") != std::string::npos);
+        CHECK(e.message.find(
+                      R"(certificates[0] ("pki/demo-thing.pem"): policy "nope" does not exist)") !=
+              std::string::npos);
     }
     SUBCASE("wrong format marker, not JSON") {
         ex.replace(R"("thinggate-registry")", R"("something-else")");
-        CHECK(apply_fails(*reg, ex.file).message == name + R"(: field "format" must be "thinggate-registry")");
+        CHECK(apply_fails(*reg, ex.file).message ==
+              name + R"(: field "format" must be "thinggate-registry")");
         write_file(ex.file, "{ nope");
         CHECK(apply_fails(*reg, ex.file).message.find("not JSON") != std::string::npos);
-        CHECK(apply_fails(*reg, ex.dir.path() / "none.json").message.find("cannot open") != std::string::npos);
+        CHECK(apply_fails(*reg, ex.dir.path() / "none.json").message.find("cannot open") !=
+              std::string::npos);
     }
     CHECK(reg->snapshot() == empty);
 }
@@ -201,20 +218,30 @@ TEST_CASE("registry file: REVOKED in the registry cannot be made ACTIVE by the f
     auto reg = open_registry(h.store());
     apply_ok(*reg, ex.file);
     auto cert_id = certificate_id(*read_certificate_pem(ex.files.device_cert));
-    must(*reg, [&](registry_txn& t) { return t.update_certificate(cert_id, certificate_status::revoked); });
+    must(*reg, [&](registry_txn& t) {
+        return t.update_certificate(cert_id, certificate_status::revoked);
+    });
     ex.replace(R"({ "site": "hall-1" })", R"({ "site": "hall-9" })");
     auto e = apply_fails(*reg, ex.file);
     CHECK(e.code == make_error_code(registry_errc::certificate_state));
-    CHECK(e.message.find(R"(certificates[0] ("pki/demo-thing.pem"): certificate )" + cert_id + ": status REVOKED is final") !=
-          std::string::npos);
+    CHECK(e.message.find(
+                  R"(certificates[0] ("pki/demo-thing.pem"): certificate )" + cert_id +
+                  ": status REVOKED is final") != std::string::npos);
     // All or nothing: the thing's attribute change before the failing entry was not applied.
     CHECK(reg->snapshot()->find_thing("demo-thing")->attributes.at("site") == "hall-1");
 }
 
-TEST_CASE("registry file: group parents declared later, CRL paths stored absolute, policy from a file") {
+TEST_CASE("registry file: group parents declared later, CRL paths stored absolute, policy from a "
+          "file") {
     temp_dir dir;
     auto files = ensure_dev_pki(dir.path(), "demo-thing");
-    write_file(dir.path() / "ca.crl", make_crl(credential{read_certificate_pem(files.ca_cert), read_private_key_pem(files.ca_key)}, {}));
+    write_file(
+            dir.path() / "ca.crl",
+            make_crl(
+                    credential{
+                            read_certificate_pem(files.ca_cert),
+                            read_private_key_pem(files.ca_key)},
+                    {}));
     write_file(dir.path() / "p.json", allow_all_policy);
     write_file(dir.path() / "r.json", R"({"format":"thinggate-registry","version":1,
         "ca_certificates":[{"pem_file":"pki/ca.pem","crl_file":"ca.crl","auto_registration":true}],

@@ -29,8 +29,8 @@ std::string register_ca(registry& reg, const credential& ca, ca_status s = ca_st
     return must(reg, [&](registry_txn& t) { return t.register_ca(pem(ca), s, false, ""); });
 }
 
-std::string register_device(registry& reg, const credential& c,
-                            certificate_status s = certificate_status::active) {
+std::string register_device(
+        registry& reg, const credential& c, certificate_status s = certificate_status::active) {
     return must(reg, [&](registry_txn& t) { return t.register_certificate(pem(c), s); });
 }
 
@@ -58,19 +58,27 @@ TEST_CASE("registry: CA and certificate registration, reload from the store") {
             REQUIRE(snap->find_certificate(cert_id) != nullptr);
             CHECK(snap->find_certificate(cert_id)->ca_id == ca_id);
             CHECK(snap->find_certificate(cert_id)->status == certificate_status::active);
-            CHECK(snap->find_certificate(cert_id)->not_after > snap->find_certificate(cert_id)->not_before);
+            CHECK(snap->find_certificate(cert_id)->not_after >
+                  snap->find_certificate(cert_id)->not_before);
             must(*reg, [&](registry_txn& t) { return t.create_thing_type("sensor", "a sensor"); });
             must(*reg, [&](registry_txn& t) {
                 return t.create_thing("sensor-1", "sensor", {{"site", "north"}, {"rev", "B"}});
             });
             must(*reg, [&](registry_txn& t) { return t.create_thing_group("plant", "", ""); });
-            must(*reg, [&](registry_txn& t) { return t.create_thing_group("hall-1", "plant", "first hall"); });
+            must(*reg, [&](registry_txn& t) {
+                return t.create_thing_group("hall-1", "plant", "first hall");
+            });
             must(*reg, [&](registry_txn& t) { return t.add_thing_to_group("sensor-1", "hall-1"); });
             must(*reg, [&](registry_txn& t) { return t.create_policy("p", allow_all_policy); });
-            must(*reg, [&](registry_txn& t) { return t.create_policy_version("p", allow_all_policy, true); });
-            must(*reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("p", cert_id); });
+            must(*reg, [&](registry_txn& t) {
+                return t.create_policy_version("p", allow_all_policy, true);
+            });
+            must(*reg,
+                 [&](registry_txn& t) { return t.attach_policy_to_certificate("p", cert_id); });
             must(*reg, [&](registry_txn& t) { return t.attach_policy_to_group("p", "plant"); });
-            must(*reg, [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", cert_id, true); });
+            must(*reg, [&](registry_txn& t) {
+                return t.attach_thing_principal("sensor-1", cert_id, true);
+            });
             CHECK(reg->snapshot()->generation() > snap->generation());
         }
         h.reopen();
@@ -98,26 +106,48 @@ TEST_CASE("registry: CA and certificate registration, reload from the store") {
 TEST_CASE("registry: certificates need a registered CA; CAs must be CAs; no duplicates") {
     for_each_store([](store_holder& h) {
         auto reg = open_registry(h.store());
-        auto e = fails(*reg, [&](registry_txn& t) {
-            return t.register_certificate(pem(pki().device), certificate_status::active);
-        }, registry_errc::certificate_invalid);
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.register_certificate(pem(pki().device), certificate_status::active);
+                },
+                registry_errc::certificate_invalid);
         CHECK(e.message.find("not issued by a registered CA") != std::string::npos);
-        fails(*reg, [&](registry_txn& t) { return t.register_ca(pem(pki().device), ca_status::active, false, ""); },
-              registry_errc::certificate_invalid);
-        fails(*reg, [&](registry_txn& t) { return t.register_ca("garbage", ca_status::active, false, ""); },
-              registry_errc::certificate_invalid);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.register_ca(pem(pki().device), ca_status::active, false, "");
+                },
+                registry_errc::certificate_invalid);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.register_ca("garbage", ca_status::active, false, "");
+                },
+                registry_errc::certificate_invalid);
         register_ca(*reg, pki().ca, ca_status::inactive);
         // An INACTIVE CA's certificates may be registered.
         register_device(*reg, pki().device);
-        fails(*reg, [&](registry_txn& t) { return t.register_ca(pem(pki().ca), ca_status::active, false, ""); },
-              registry_errc::already_exists);
-        fails(*reg, [&](registry_txn& t) {
-            return t.register_certificate(pem(pki().device), certificate_status::active);
-        }, registry_errc::already_exists);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.register_ca(pem(pki().ca), ca_status::active, false, "");
+                },
+                registry_errc::already_exists);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.register_certificate(pem(pki().device), certificate_status::active);
+                },
+                registry_errc::already_exists);
         // Two certificates in one PEM text: refused, not half-read.
-        fails(*reg, [&](registry_txn& t) {
-            return t.register_certificate(pem(pki().device2) + pem(pki().device), certificate_status::active);
-        }, registry_errc::certificate_invalid);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.register_certificate(
+                            pem(pki().device2) + pem(pki().device), certificate_status::active);
+                },
+                registry_errc::certificate_invalid);
     });
 }
 
@@ -126,21 +156,35 @@ TEST_CASE("registry: certificate status rules — REVOKED is final, PENDING_* ca
         auto reg = open_registry(h.store());
         register_ca(*reg, pki().ca);
         auto id = register_device(*reg, pki().device, certificate_status::pending_activation);
-        must(*reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::active); });
-        must(*reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::inactive); });
-        auto e = fails(*reg, [&](registry_txn& t) {
-            return t.update_certificate(id, certificate_status::pending_transfer);
-        }, registry_errc::invalid_request);
+        must(*reg,
+             [&](registry_txn& t) { return t.update_certificate(id, certificate_status::active); });
+        must(*reg, [&](registry_txn& t) {
+            return t.update_certificate(id, certificate_status::inactive);
+        });
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.update_certificate(id, certificate_status::pending_transfer);
+                },
+                registry_errc::invalid_request);
         CHECK(e.message.find("PENDING_TRANSFER") != std::string::npos);
-        must(*reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::revoked); });
+        must(*reg, [&](registry_txn& t) {
+            return t.update_certificate(id, certificate_status::revoked);
+        });
         for (auto s : {certificate_status::active, certificate_status::inactive}) {
-            auto err = fails(*reg, [&](registry_txn& t) { return t.update_certificate(id, s); },
-                             registry_errc::certificate_state);
+            auto err = fails(
+                    *reg,
+                    [&](registry_txn& t) { return t.update_certificate(id, s); },
+                    registry_errc::certificate_state);
             CHECK(err.message.find("REVOKED is final") != std::string::npos);
         }
         CHECK(reg->snapshot()->find_certificate(id)->status == certificate_status::revoked);
-        fails(*reg, [&](registry_txn& t) { return t.update_certificate(std::string(64, 'a'), certificate_status::active); },
-              registry_errc::not_found);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.update_certificate(std::string(64, 'a'), certificate_status::active);
+                },
+                registry_errc::not_found);
     });
 }
 
@@ -152,25 +196,51 @@ TEST_CASE("registry: an ACTIVE or attached certificate cannot be deleted; CA del
         must(*reg, [&](registry_txn& t) { return t.create_thing("sensor-1", "", {}); });
         must(*reg, [&](registry_txn& t) { return t.create_policy("p", allow_all_policy); });
         must(*reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("p", id); });
-        must(*reg, [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", id, false); });
+        must(*reg,
+             [&](registry_txn& t) { return t.attach_thing_principal("sensor-1", id, false); });
 
-        auto e = fails(*reg, [&](registry_txn& t) { return t.delete_certificate(id); }, registry_errc::delete_conflict);
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_certificate(id); },
+                registry_errc::delete_conflict);
         CHECK(e.message.find("ACTIVE") != std::string::npos);
-        must(*reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::inactive); });
-        e = fails(*reg, [&](registry_txn& t) { return t.delete_certificate(id); }, registry_errc::delete_conflict);
+        must(*reg, [&](registry_txn& t) {
+            return t.update_certificate(id, certificate_status::inactive);
+        });
+        e = fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_certificate(id); },
+                registry_errc::delete_conflict);
         CHECK(e.message.find("policy \"p\"") != std::string::npos);
         must(*reg, [&](registry_txn& t) { return t.detach_policy_from_certificate("p", id); });
-        e = fails(*reg, [&](registry_txn& t) { return t.delete_certificate(id); }, registry_errc::delete_conflict);
+        e = fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_certificate(id); },
+                registry_errc::delete_conflict);
         CHECK(e.message.find("thing \"sensor-1\"") != std::string::npos);
         // A thing with a principal cannot be deleted either.
-        fails(*reg, [&](registry_txn& t) { return t.delete_thing("sensor-1"); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_thing("sensor-1"); },
+                registry_errc::delete_conflict);
         must(*reg, [&](registry_txn& t) { return t.detach_thing_principal("sensor-1", id); });
-        fails(*reg, [&](registry_txn& t) { return t.detach_thing_principal("sensor-1", id); }, registry_errc::not_found);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.detach_thing_principal("sensor-1", id); },
+                registry_errc::not_found);
 
         // The CA: not while ACTIVE, not while it has certificates.
-        fails(*reg, [&](registry_txn& t) { return t.delete_ca(ca_id); }, registry_errc::delete_conflict);
-        must(*reg, [&](registry_txn& t) { return t.update_ca(ca_id, ca_status::inactive, std::nullopt, std::nullopt); });
-        e = fails(*reg, [&](registry_txn& t) { return t.delete_ca(ca_id); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_ca(ca_id); },
+                registry_errc::delete_conflict);
+        must(*reg, [&](registry_txn& t) {
+            return t.update_ca(ca_id, ca_status::inactive, std::nullopt, std::nullopt);
+        });
+        e = fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_ca(ca_id); },
+                registry_errc::delete_conflict);
         CHECK(e.message.find(id) != std::string::npos);
 
         must(*reg, [&](registry_txn& t) { return t.delete_certificate(id); });
@@ -187,18 +257,25 @@ TEST_CASE("registry: an ACTIVE or attached certificate cannot be deleted; CA del
 TEST_CASE("registry: policy documents are validated, naming the statement") {
     for_each_store([](store_holder& h) {
         auto reg = open_registry(h.store());
-        auto e = fails(*reg, [&](registry_txn& t) {
-            return t.create_policy("bad", R"({"Version":"2012-10-17","Statement":[
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.create_policy("bad", R"({"Version":"2012-10-17","Statement":[
                 {"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
                 {"Sid":"Broken","Effect":"allow","Action":"iot:Publish","Resource":"*"}]})");
-        }, registry_errc::malformed_policy);
+                },
+                registry_errc::malformed_policy);
         CHECK(e.message.find("policy \"bad\"") != std::string::npos);
         CHECK(e.message.find("Statement[1]") != std::string::npos);
         CHECK(e.message.find("Broken") != std::string::npos);
-        fails(*reg, [&](registry_txn& t) { return t.create_policy("bad name!", allow_all_policy); },
-              registry_errc::invalid_request);
-        fails(*reg, [&](registry_txn& t) { return t.create_policy("x", "not json"); },
-              registry_errc::malformed_policy);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_policy("bad name!", allow_all_policy); },
+                registry_errc::invalid_request);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_policy("x", "not json"); },
+                registry_errc::malformed_policy);
         CHECK(reg->snapshot()->state().policies.empty());
     });
 }
@@ -208,28 +285,48 @@ TEST_CASE("registry: at most 5 policy versions; default version rules") {
         auto reg = open_registry(h.store());
         must(*reg, [&](registry_txn& t) { return t.create_policy("p", allow_all_policy); });
         for (std::uint32_t v = 2; v <= 5; ++v) {
-            auto id = must(*reg, [&](registry_txn& t) { return t.create_policy_version("p", allow_all_policy, false); });
+            auto id = must(*reg, [&](registry_txn& t) {
+                return t.create_policy_version("p", allow_all_policy, false);
+            });
             CHECK(id == v);
         }
-        auto e = fails(*reg, [&](registry_txn& t) { return t.create_policy_version("p", allow_all_policy, true); },
-                       registry_errc::versions_limit);
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.create_policy_version("p", allow_all_policy, true);
+                },
+                registry_errc::versions_limit);
         CHECK(e.message.find("5 versions") != std::string::npos);
         CHECK(reg->snapshot()->find_policy("p")->default_version == 1);
-        fails(*reg, [&](registry_txn& t) { return t.delete_policy_version("p", 1); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_policy_version("p", 1); },
+                registry_errc::delete_conflict);
         must(*reg, [&](registry_txn& t) { return t.set_default_policy_version("p", 3); });
         must(*reg, [&](registry_txn& t) { return t.delete_policy_version("p", 1); });
         // Version ids are never reused.
-        auto id = must(*reg, [&](registry_txn& t) { return t.create_policy_version("p", allow_all_policy, false); });
+        auto id = must(*reg, [&](registry_txn& t) {
+            return t.create_policy_version("p", allow_all_policy, false);
+        });
         CHECK(id == 6);
-        fails(*reg, [&](registry_txn& t) { return t.set_default_policy_version("p", 1); }, registry_errc::not_found);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.set_default_policy_version("p", 1); },
+                registry_errc::not_found);
         // A policy with other versions cannot be deleted (AWS), nor an attached one.
-        fails(*reg, [&](registry_txn& t) { return t.delete_policy("p"); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_policy("p"); },
+                registry_errc::delete_conflict);
         for (std::uint32_t v : {2u, 4u, 5u, 6u}) {
             must(*reg, [&](registry_txn& t) { return t.delete_policy_version("p", v); });
         }
         must(*reg, [&](registry_txn& t) { return t.create_thing_group("g", "", ""); });
         must(*reg, [&](registry_txn& t) { return t.attach_policy_to_group("p", "g"); });
-        fails(*reg, [&](registry_txn& t) { return t.delete_policy("p"); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_policy("p"); },
+                registry_errc::delete_conflict);
         must(*reg, [&](registry_txn& t) { return t.detach_policy_from_group("p", "g"); });
         must(*reg, [&](registry_txn& t) { return t.delete_policy("p"); });
         h.reopen();
@@ -245,19 +342,27 @@ TEST_CASE("registry: at most 10 policies per certificate and 2 per thing group")
         auto id = register_device(*reg, pki().device);
         must(*reg, [&](registry_txn& t) { return t.create_thing_group("g", "", ""); });
         for (int i = 0; i < 11; ++i) {
-            must(*reg, [&](registry_txn& t) { return t.create_policy("p" + std::to_string(i), allow_all_policy); });
+            must(*reg, [&](registry_txn& t) {
+                return t.create_policy("p" + std::to_string(i), allow_all_policy);
+            });
         }
         for (int i = 0; i < 10; ++i) {
-            must(*reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("p" + std::to_string(i), id); });
+            must(*reg, [&](registry_txn& t) {
+                return t.attach_policy_to_certificate("p" + std::to_string(i), id);
+            });
         }
         // Attaching again is a no-op, not an 11th.
         must(*reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("p0", id); });
-        fails(*reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("p10", id); },
-              registry_errc::limit_exceeded);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.attach_policy_to_certificate("p10", id); },
+                registry_errc::limit_exceeded);
         must(*reg, [&](registry_txn& t) { return t.attach_policy_to_group("p0", "g"); });
         must(*reg, [&](registry_txn& t) { return t.attach_policy_to_group("p1", "g"); });
-        fails(*reg, [&](registry_txn& t) { return t.attach_policy_to_group("p2", "g"); },
-              registry_errc::limit_exceeded);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.attach_policy_to_group("p2", "g"); },
+                registry_errc::limit_exceeded);
         CHECK(reg->snapshot()->certificate_policies(id).size() == 10);
         CHECK(reg->snapshot()->group_policies("g").size() == 2);
     });
@@ -274,12 +379,16 @@ TEST_CASE("registry: exclusive thing attachments") {
         must(*reg, [&](registry_txn& t) { return t.attach_thing_principal("a", id, false); });
         must(*reg, [&](registry_txn& t) { return t.attach_thing_principal("b", id, false); });
         // Exclusive needs to be the only one.
-        fails(*reg, [&](registry_txn& t) { return t.attach_thing_principal("a", id, true); },
-              registry_errc::conflicting_update);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.attach_thing_principal("a", id, true); },
+                registry_errc::conflicting_update);
         must(*reg, [&](registry_txn& t) { return t.detach_thing_principal("b", id); });
         must(*reg, [&](registry_txn& t) { return t.attach_thing_principal("a", id, true); });
-        auto e = fails(*reg, [&](registry_txn& t) { return t.attach_thing_principal("b", id, false); },
-                       registry_errc::conflicting_update);
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) { return t.attach_thing_principal("b", id, false); },
+                registry_errc::conflicting_update);
         CHECK(e.message.find("exclusively to thing \"a\"") != std::string::npos);
         // Re-attaching the same pair changes the flag.
         must(*reg, [&](registry_txn& t) { return t.attach_thing_principal("a", id, false); });
@@ -291,52 +400,92 @@ TEST_CASE("registry: exclusive thing attachments") {
 TEST_CASE("registry: groups — parents must exist, 7 levels, children block deletion") {
     for_each_store([](store_holder& h) {
         auto reg = open_registry(h.store());
-        fails(*reg, [&](registry_txn& t) { return t.create_thing_group("child", "missing", ""); },
-              registry_errc::not_found);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_thing_group("child", "missing", ""); },
+                registry_errc::not_found);
         std::string parent;
         for (int level = 1; level <= 7; ++level) {
             auto name = "l" + std::to_string(level);
             must(*reg, [&](registry_txn& t) { return t.create_thing_group(name, parent, ""); });
             parent = name;
         }
-        fails(*reg, [&](registry_txn& t) { return t.create_thing_group("l8", "l7", ""); },
-              registry_errc::limit_exceeded);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_thing_group("l8", "l7", ""); },
+                registry_errc::limit_exceeded);
         // Same definition again: fine; another parent: exists already.
         must(*reg, [&](registry_txn& t) { return t.create_thing_group("l2", "l1", ""); });
-        fails(*reg, [&](registry_txn& t) { return t.create_thing_group("l2", "", ""); },
-              registry_errc::already_exists);
-        fails(*reg, [&](registry_txn& t) { return t.delete_thing_group("l6"); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_thing_group("l2", "", ""); },
+                registry_errc::already_exists);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_thing_group("l6"); },
+                registry_errc::delete_conflict);
         must(*reg, [&](registry_txn& t) { return t.create_thing("x", "", {}); });
         must(*reg, [&](registry_txn& t) { return t.add_thing_to_group("x", "l7"); });
         must(*reg, [&](registry_txn& t) { return t.delete_thing_group("l7"); });
         CHECK(reg->snapshot()->thing_groups("x").empty());
         for (int i = 0; i < 10; ++i) {
-            must(*reg, [&](registry_txn& t) { return t.create_thing_group("m" + std::to_string(i), "", ""); });
-            must(*reg, [&](registry_txn& t) { return t.add_thing_to_group("x", "m" + std::to_string(i)); });
+            must(*reg, [&](registry_txn& t) {
+                return t.create_thing_group("m" + std::to_string(i), "", "");
+            });
+            must(*reg, [&](registry_txn& t) {
+                return t.add_thing_to_group("x", "m" + std::to_string(i));
+            });
         }
-        fails(*reg, [&](registry_txn& t) { return t.add_thing_to_group("x", "l1"); }, registry_errc::limit_exceeded);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.add_thing_to_group("x", "l1"); },
+                registry_errc::limit_exceeded);
     });
 }
 
 TEST_CASE("registry: things — names, attributes, types, idempotent create, versions") {
     for_each_store([](store_holder& h) {
         auto reg = open_registry(h.store());
-        fails(*reg, [&](registry_txn& t) { return t.create_thing("bad/name", "", {}); }, registry_errc::invalid_request);
-        fails(*reg, [&](registry_txn& t) { return t.create_thing(std::string(129, 'x'), "", {}); },
-              registry_errc::invalid_request);
-        fails(*reg, [&](registry_txn& t) { return t.create_thing("t", "no-type", {}); }, registry_errc::not_found);
-        auto e = fails(*reg, [&](registry_txn& t) { return t.create_thing("t", "", {{"bad key", "v"}}); },
-                       registry_errc::invalid_request);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_thing("bad/name", "", {}); },
+                registry_errc::invalid_request);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_thing(std::string(129, 'x'), "", {}); },
+                registry_errc::invalid_request);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.create_thing("t", "no-type", {}); },
+                registry_errc::not_found);
+        auto e = fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.create_thing("t", "", {{"bad key", "v"}});
+                },
+                registry_errc::invalid_request);
         CHECK(e.message.find("attribute name \"bad key\"") != std::string::npos);
         must(*reg, [&](registry_txn& t) { return t.create_thing("t", "", {{"a", "1"}}); });
         must(*reg, [&](registry_txn& t) { return t.create_thing("t", "", {{"a", "1"}}); });
-        fails(*reg, [&](registry_txn& t) { return t.create_thing("t", "", {{"a", "2"}}); }, registry_errc::already_exists);
+        fails(
+                *reg,
+                [&](registry_txn& t) {
+                    return t.create_thing("t", "", {{"a", "2"}});
+                },
+                registry_errc::already_exists);
         must(*reg, [&](registry_txn& t) { return t.create_thing_type("kind", ""); });
-        must(*reg, [&](registry_txn& t) { return t.update_thing("t", std::string("kind"), attribute_map{{"a", "2"}}); });
+        must(*reg, [&](registry_txn& t) {
+            return t.update_thing("t", std::string("kind"), attribute_map{{"a", "2"}});
+        });
         CHECK(reg->snapshot()->find_thing("t")->version == 2);
-        must(*reg, [&](registry_txn& t) { return t.update_thing("t", std::nullopt, attribute_map{{"a", "2"}}); });
+        must(*reg, [&](registry_txn& t) {
+            return t.update_thing("t", std::nullopt, attribute_map{{"a", "2"}});
+        });
         CHECK(reg->snapshot()->find_thing("t")->version == 2);
-        fails(*reg, [&](registry_txn& t) { return t.delete_thing_type("kind"); }, registry_errc::delete_conflict);
+        fails(
+                *reg,
+                [&](registry_txn& t) { return t.delete_thing_type("kind"); },
+                registry_errc::delete_conflict);
     });
 }
 
@@ -383,9 +532,11 @@ TEST_CASE("registry: listeners see committed changes in order") {
     must(*reg, [&](registry_txn& t) { return t.attach_policy_to_certificate("p", id); });
     REQUIRE(seen.size() == 2);
     CHECK(seen[1].events.at(0).what == registry_event::kind::attachment_changed);
-    CHECK(seen[1].events.at(0).name == attachment_key(attachment_kind::certificate_policy, id, "p"));
+    CHECK(seen[1].events.at(0).name ==
+          attachment_key(attachment_kind::certificate_policy, id, "p"));
 
-    must(*reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::inactive); });
+    must(*reg,
+         [&](registry_txn& t) { return t.update_certificate(id, certificate_status::inactive); });
     REQUIRE(seen.size() == 3);
     CHECK(seen[2].certificate_left_active(id));
     CHECK_FALSE(seen[2].policies_may_have_changed());
@@ -394,7 +545,8 @@ TEST_CASE("registry: listeners see committed changes in order") {
 
     // Failed and no-op transactions notify nobody.
     reg->update([&](registry_txn& t) { return t.delete_policy("p"); });
-    must(*reg, [&](registry_txn& t) { return t.update_certificate(id, certificate_status::inactive); });
+    must(*reg,
+         [&](registry_txn& t) { return t.update_certificate(id, certificate_status::inactive); });
     CHECK(seen.size() == 3);
 
     reg->reload();
@@ -473,7 +625,8 @@ TEST_CASE("registry: a corrupt stored record stops the load, naming it") {
             must(*reg, [&](registry_txn& t) { return t.create_thing("good", "", {}); });
         }
         persist::write_batch b;
-        b.put(persist::blob_record{persist::blob_kind::thing, "broken", R"({"v":1,"name":"broken"})"});
+        b.put(persist::blob_record{
+                persist::blob_kind::thing, "broken", R"({"v":1,"name":"broken"})"});
         REQUIRE_FALSE(h.store().commit_sync(std::move(b), persist::durability::wal));
         auto reg = registry::open(h.store(), test_options());
         REQUIRE_FALSE(reg.has_value());
@@ -503,8 +656,12 @@ TEST_CASE("registry model: names and statuses") {
     CHECK_FALSE(is_valid_policy_name("p/q"));
     CHECK(is_valid_attribute_value(""));
     CHECK_FALSE(is_valid_attribute_value(std::string(801, 'a')));
-    for (auto s : {certificate_status::active, certificate_status::inactive, certificate_status::revoked,
-                   certificate_status::pending_activation, certificate_status::pending_transfer}) {
+    for (auto s :
+         {certificate_status::active,
+          certificate_status::inactive,
+          certificate_status::revoked,
+          certificate_status::pending_activation,
+          certificate_status::pending_transfer}) {
         CHECK(parse_certificate_status(to_string(s)) == s);
     }
     CHECK_FALSE(parse_certificate_status("active").has_value());

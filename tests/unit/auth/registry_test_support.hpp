@@ -20,32 +20,11 @@
 #include "auth/registry.hpp"
 #include "persist/memory_store.hpp"
 #include "persist/rocksdb/rocksdb_store.hpp"
+#include "unit/persist/persist_test_util.hpp"
 
 namespace thinggate::auth::test {
 
-class temp_dir {
-public:
-    temp_dir() {
-        auto pattern = (std::filesystem::temp_directory_path() / "thinggate-auth-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-
-    const std::filesystem::path& path() const noexcept { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using persist::test::temp_dir;
 
 inline void write_file(const std::filesystem::path& path, std::string_view text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -53,7 +32,8 @@ inline void write_file(const std::filesystem::path& path, std::string_view text)
     REQUIRE(out.good());
 }
 
-inline credential make_ca(const std::string& cn, const credential* issuer = nullptr, int days = 3650) {
+inline credential
+make_ca(const std::string& cn, const credential* issuer = nullptr, int days = 3650) {
     cert_request r;
     r.subject.common_name = cn;
     r.subject.organization = "thinggate tests";
@@ -92,7 +72,8 @@ inline std::string make_crl(const credential& ca, const std::vector<const creden
     X509_CRL_set1_nextUpdate(crl, next);
     for (const auto* c : revoked) {
         X509_REVOKED* r = X509_REVOKED_new();
-        X509_REVOKED_set_serialNumber(r, const_cast<ASN1_INTEGER*>(X509_get0_serialNumber(c->cert.get())));
+        X509_REVOKED_set_serialNumber(
+                r, const_cast<ASN1_INTEGER*>(X509_get0_serialNumber(c->cert.get())));
         X509_REVOKED_set_revocationDate(r, now);
         X509_CRL_add0_revoked(crl, r);
     }
@@ -145,9 +126,7 @@ public:
         store_ = std::move(*opened);
     }
 
-    persist::memory_store* memory() {
-        return dynamic_cast<persist::memory_store*>(store_.get());
-    }
+    persist::memory_store* memory() { return dynamic_cast<persist::memory_store*>(store_.get()); }
 
 private:
     kind kind_;
@@ -169,7 +148,9 @@ inline void for_each_store(const std::function<void(store_holder&)>& fn) {
 inline registry_options test_options() {
     registry_options o;
     o.durability = persist::durability::wal;
-    o.clock = [] { return registry_time{std::chrono::milliseconds{1700000000000}}; };
+    o.clock = [] {
+        return registry_time{std::chrono::milliseconds{1700000000000}};
+    };
     return o;
 }
 
