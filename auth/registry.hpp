@@ -5,10 +5,11 @@
 // published as a new immutable registry_snapshot.
 // Owns: registry mutations and their rules, publication, change notification. Must not use:
 // Asio, sockets; it writes through persist::store only.
-// Thread safety: snapshot() is lock-free and may be called from any thread (a shard's data path).
-// update() may be called from any thread except a shard (it blocks on the store's commit);
-// updates are serialised by a mutex. Listeners run on the updating thread, in commit order,
-// with that mutex held: they must not call update() (post to a shard instead).
+// Thread safety: snapshot() may be called from any thread (a shard's data path): it is one atomic
+// shared_ptr load and never waits for an update in progress. update() may be called from any
+// thread except a shard (it blocks on the store's commit); updates are serialised by a mutex.
+// Listeners run on the updating thread, in commit order, with that mutex held: they must not
+// call update(), reload(), on_change() or remove_listener() (post the work elsewhere instead).
 //
 // How the broker/transport uses this
 // ----------------------------------
@@ -17,12 +18,12 @@
 //                    apply_registry_file(*reg, path)          (optional; registry_file.hpp)
 // TLS handshake (transport/, in the verify callback or right after the handshake):
 //                    auto snap = reg->snapshot();
-//                    auto v = verify_client_certificate(*snap, leaf, chain, now, names);
+//                    auto v = verify_client_certificate(*snap, leaf, chain, now, {account});
 //                    accepted -> keep v.certificate_id with the connection;
-//                    jitr     -> reg->update([&](registry_txn& t) { return t.record_jitr(*v.jitr);
-//                    })
-//                                off the shard, publish v.jitr_topic / v.jitr_payload, refuse;
-//                    refused  -> close, log v.message.  (peer_verify.hpp)
+//                    jitr     -> off the shard: reg->update([&](registry_txn& t) {
+//                                    return t.record_jitr(*v.jitr_entry); });
+//                                publish v.jitr_topic / v.jitr_payload; refuse the connection;
+//                    refused  -> close, log v.message (peer_verify.hpp).
 // CONNECT (broker/): auto conn = resolve_connection(*snap, ctx)   (effective_policy.hpp)
 //                    where ctx has client_id, certificate = certificate_fields(leaf), source ip,
 //                    SNI. conn.policies (a policy::compiled_policy_set) is evaluated per request;
@@ -30,7 +31,7 @@
 // Changes:           reg->on_change([](const registry_change& c) { post to every shard: ... });
 //                    for each live connection: c.certificate_left_active(id) -> disconnect;
 //                    c.policies_may_have_changed() -> resolve_connection() again with
-//                    c.snapshot, swap the compiled set, clear the decision cache.
+//                    c.snapshot, swap the compiled set, clear the decision cache;
 //                    c.trust_may_have_changed() -> verify_client_certificate() again for each
 //                    live connection's certificate; refused -> disconnect.
 // CRL reload:        reg->reload() re-reads every CRL file into a new snapshot.
@@ -236,7 +237,7 @@ public:
     registry(const registry&) = delete;
     registry& operator=(const registry&) = delete;
 
-    /// The current snapshot (lock-free; never null).
+    /// The current snapshot (never null; one atomic load).
     std::shared_ptr<const registry_snapshot> snapshot() const noexcept {
         return snapshot_.load(std::memory_order_acquire);
     }
