@@ -165,11 +165,20 @@ verify_outcome verify_client_certificate(
                 "the certificate is itself a registered CA certificate, not a device's");
     }
     out.ca_certificate_id = certificate_id(*sk_X509_value(verified, 1));
-    if (snap.trust(out.ca_certificate_id) == nullptr) {
+    const auto* issuer = snap.find_ca(out.ca_certificate_id);
+    if (issuer == nullptr) {
         return refuse(
                 std::move(out),
                 refusal::unknown_ca,
                 "its issuer is not a registered CA certificate (register the intermediate)");
+    }
+    // The client may send a registered but INACTIVE intermediate in its chain; the chain then
+    // verifies through the ACTIVE root, but the issuing CA is still inactive.
+    if (issuer->status != ca_status::active) {
+        return refuse(
+                std::move(out),
+                refusal::ca_inactive,
+                "its CA certificate " + out.ca_certificate_id + " is INACTIVE");
     }
     for (int i = 0; i + 1 < length; ++i) {
         X509* subject = sk_X509_value(verified, i);
@@ -194,8 +203,7 @@ verify_outcome verify_client_certificate(
 
     const auto* registered = snap.find_certificate(out.certificate_id);
     if (registered == nullptr) {
-        const auto* ca = snap.find_ca(out.ca_certificate_id);
-        if (ca != nullptr && ca->auto_registration && ca->status == ca_status::active) {
+        if (issuer->auto_registration) {
             certificate entry;
             entry.id = out.certificate_id;
             entry.pem = certificate_to_pem(*leaf);

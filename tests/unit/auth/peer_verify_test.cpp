@@ -142,6 +142,17 @@ TEST_CASE("verify: registered intermediate CAs are trust anchors; unregistered o
     CHECK(v.accepted());
     CHECK(v.ca_certificate_id == id);
 
+    // An INACTIVE registered intermediate sent along by the client: the chain verifies through
+    // the ACTIVE root, but the issuing CA is inactive.
+    must(*f.reg, [&](registry_txn& t) {
+        return t.update_ca(id, ca_status::inactive, std::nullopt, std::nullopt);
+    });
+    CHECK(f.verify(f.via_intermediate).reason == refusal::ca_inactive);
+    chain_stack sent{&f.intermediate};
+    auto inactive = f.verify(f.via_intermediate, sent.stack);
+    CHECK(inactive.reason == refusal::ca_inactive);
+    CHECK(inactive.ca_certificate_id == id);
+
     // With the intermediate unregistered the chain reaches the root only through a CA the
     // registry does not know: refused.
     fixture g;
