@@ -13,7 +13,7 @@ ALLOWED = {
     "core": set(),
     "mqtt": {"core"},
     "policy": {"core", "mqtt"},
-    "auth": {"core"},
+    "auth": {"core", "policy", "persist"},
     "persist": {"core", "mqtt"},
     "broker": {"core", "mqtt", "policy", "auth", "persist"},
     "ota": {"core", "mqtt", "broker", "persist"},

@@ -43,4 +43,10 @@ int run_pki(const std::vector<std::string>& args);
 /// (data.cpp).
 int run_data(const std::vector<std::string>& args);
 
+/// `thinggatectl registry ...`: the identity registry of an offline data dir (registry.cpp).
+int run_registry(const std::vector<std::string>& args);
+
+/// `thinggatectl policy ...`: policy test, what AWS calls TestAuthorization (policy.cpp).
+int run_policy(const std::vector<std::string>& args);
+
 } // namespace thinggate::ctl

@@ -21,13 +21,11 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include "mqtt/codec.hpp"
 #include "persist/record_codec.hpp"
 #include "persist/rocksdb/rocksdb_store.hpp"
 #include "tools/thinggatectl/command.hpp"
+#include "tools/thinggatectl/data_dir.hpp"
 #include "tools/thinggatectl/options.hpp"
 
 namespace thinggate::ctl {
@@ -48,71 +46,7 @@ po::options_description options_for(const char* title) {
     return desc;
 }
 
-// --- opening ---
-
-/// Opens an existing data dir for a command; never creates one. Throws std::runtime_error with
-/// the store's report (which names the dir and the reason) when it cannot.
-/// The daemon keeps its database in <data_dir>/db: accept either the daemon's data_dir or the
-/// database dir itself.
-fs::path database_dir(const fs::path& dir) {
-    std::error_code ec;
-    if (!fs::exists(dir / "CURRENT", ec) && fs::is_directory(dir / "db", ec)) {
-        return dir / "db";
-    }
-    return dir;
-}
-
-std::unique_ptr<persist::rocksdb_store> open_existing(const fs::path& given) {
-    std::error_code ec;
-    const fs::path dir = database_dir(given);
-    if (!fs::is_directory(dir, ec)) {
-        throw std::runtime_error(
-                "data dir " + dir.string() + ": " +
-                (fs::exists(dir, ec) ? "not a directory" : "no such directory"));
-    }
-    persist::rocksdb_options options;
-    options.dir = dir;
-    options.create_if_missing = false;
-    auto opened = persist::rocksdb_store::open(options);
-    if (!opened) {
-        const auto& report = opened.error();
-        if (report.code == persist::errc::locked) {
-            throw std::runtime_error(
-                    "the data dir is in use (is thinggate running?): " + report.message);
-        }
-        throw std::runtime_error(report.message);
-    }
-    return std::move(*opened);
-}
-
-void check(const persist::rocksdb_store& store, boost::system::error_code ec, const char* what) {
-    if (ec) {
-        throw std::runtime_error(std::string(what) + ": " + store.describe(ec));
-    }
-}
-
 // --- formatting ---
-
-/// ISO 8601 UTC with milliseconds: 2024-05-01T12:00:00.250Z.
-std::string format_time(persist::wall_time t) {
-    using namespace std::chrono;
-    auto day = floor<days>(t);
-    year_month_day ymd{day};
-    hh_mm_ss hms{t - day};
-    std::array<char, 40> buf{};
-    std::snprintf(
-            buf.data(),
-            buf.size(),
-            "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-            static_cast<int>(ymd.year()),
-            static_cast<unsigned>(ymd.month()),
-            static_cast<unsigned>(ymd.day()),
-            static_cast<int>(hms.hours().count()),
-            static_cast<int>(hms.minutes().count()),
-            static_cast<int>(hms.seconds().count()),
-            static_cast<int>(hms.subseconds().count()));
-    return buf.data();
-}
 
 std::string base64(std::string_view bytes) {
     static constexpr char alphabet[] =
@@ -276,53 +210,6 @@ bool value_exportable(persist::blob_kind k) {
     }
 }
 
-/// Indented JSON with object keys in insertion order (the order the export builds them).
-void pretty(std::ostream& out, const json::value& v, int indent) {
-    auto pad = [&](int n) {
-        out << std::string(static_cast<std::size_t>(n) * 2, ' ');
-    };
-    if (v.is_object()) {
-        const auto& o = v.get_object();
-        if (o.empty()) {
-            out << "{}";
-            return;
-        }
-        out << "{\n";
-        bool first = true;
-        for (const auto& [key, value] : o) {
-            if (!first) {
-                out << ",\n";
-            }
-            first = false;
-            pad(indent + 1);
-            out << json::serialize(json::string(key)) << ": ";
-            pretty(out, value, indent + 1);
-        }
-        out << '\n';
-        pad(indent);
-        out << '}';
-    } else if (v.is_array()) {
-        const auto& a = v.get_array();
-        if (a.empty()) {
-            out << "[]";
-            return;
-        }
-        out << "[\n";
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            if (i != 0) {
-                out << ",\n";
-            }
-            pad(indent + 1);
-            pretty(out, a[i], indent + 1);
-        }
-        out << '\n';
-        pad(indent);
-        out << ']';
-    } else {
-        out << json::serialize(v);
-    }
-}
-
 // --- reading a store ---
 
 struct meta_info {
@@ -416,7 +303,7 @@ int cmd_stats(const std::vector<std::string>& args) {
         return exit_ok;
     }
     fs::path dir = required_string(p, "data-dir");
-    auto store = open_existing(dir);
+    auto store = open_data_dir(dir, false);
     auto meta = read_meta(*store);
     using persist::family;
     auto line = [](std::string_view label, const std::string& value) {
@@ -627,7 +514,7 @@ int cmd_export(const std::vector<std::string>& args) {
             throw usage_error(p.command, "option --out needs a file name");
         }
     }
-    auto store = open_existing(dir);
+    auto store = open_data_dir(dir, false);
     auto meta = read_meta(*store);
     export_visitor v(kind);
     check(*store, store->load_all(v), "read records");
@@ -709,7 +596,7 @@ int cmd_compact(const std::vector<std::string>& args) {
         return exit_ok;
     }
     fs::path dir = required_string(p, "data-dir");
-    auto store = open_existing(dir);
+    auto store = open_data_dir(dir, false);
     auto before = store->stats().disk_bytes;
     check(*store, store->flush(), "flush");
     check(*store, store->compact(), "compact");
@@ -737,7 +624,7 @@ int cmd_checkpoint(const std::vector<std::string>& args) {
                 "checkpoint of data dir " + dir.string() + ": " + out.string() +
                 " already exists; give a new path");
     }
-    auto store = open_existing(dir);
+    auto store = open_data_dir(dir, false);
     check(*store, store->flush(), "flush");
     auto cec = store->checkpoint(out);
     if (cec) {
@@ -769,14 +656,6 @@ void print_data_usage(std::ostream& out) {
         out << "  " << c.name << std::string(12 - c.name.size(), ' ') << c.summary << '\n';
     }
     out << "\nRun 'thinggatectl data <command> --help' for its options.\n";
-}
-
-/// RocksDB's store logs through spdlog; keep standard output for the command's own output
-/// (export writes JSON there) and only warnings and errors on standard error.
-void quiet_logging() {
-    auto logger = spdlog::stderr_logger_mt("thinggatectl");
-    logger->set_level(spdlog::level::warn);
-    spdlog::set_default_logger(std::move(logger));
 }
 
 } // namespace

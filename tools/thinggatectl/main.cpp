@@ -12,14 +12,20 @@ namespace {
 
 using thinggate::ctl::command_group;
 
-// Later groups (registry, policy, data, ...) are one line here and one run_<group>() each.
-constexpr std::array<command_group, 2> groups = {{
+// A group is one line here and one run_<group>() each.
+constexpr std::array<command_group, 4> groups = {{
         {"pki",
          "create and inspect certificates: CA, server, device, code signing, dev PKI",
          &thinggate::ctl::run_pki},
         {"data",
          "offline tools on a data dir: stats, export, compact, checkpoint",
          &thinggate::ctl::run_data},
+        {"registry",
+         "identity registry: CAs, certificates, things, groups, policies, attachments",
+         &thinggate::ctl::run_registry},
+        {"policy",
+         "policy test: would a device be allowed an action (and why)",
+         &thinggate::ctl::run_policy},
 }};
 
 void print_usage(std::ostream& out) {
