@@ -564,6 +564,16 @@ broker_stats broker::stats() const {
 
 boost::system::result<recovery_stats> broker::recover() { return impl_->recover(); }
 
+void broker::use_registry(auth::registry& r) { impl_->registry = &r; }
+
+void broker::publish_event(std::string topic, std::string payload) {
+    auto m = std::make_shared<message>();
+    m->topic = std::move(topic);
+    m->payload = std::move(payload);
+    m->qos = mqtt::qos::at_least_once;
+    impl_->rt.post(0, [b = impl_.get(), m = message_ptr(std::move(m))] { b->route(m); });
+}
+
 void broker::flush_after_stop() { impl_->flush_all_after_stop(); }
 
 void broker::start() {

@@ -18,6 +18,9 @@
 namespace thinggate::persist {
 class store;
 }
+namespace thinggate::auth {
+class registry;
+}
 
 namespace thinggate::broker {
 
@@ -62,6 +65,15 @@ public:
     void release_connection() noexcept;
 
     broker_stats stats() const;
+
+    /// Authorises connections with certificates by the registry's policies (CONNECT, PUBLISH,
+    /// SUBSCRIBE, each delivery), and follows its changes (revocation disconnects, policy changes
+    /// re-evaluate). Call before start(); `r` outlives the broker. Without it nothing is checked.
+    void use_registry(auth::registry& r);
+
+    /// Publishes a message made by the gateway itself (lifecycle and registration events):
+    /// QoS 1, not retained, delivered subject to each subscriber's iot:Receive. Any thread.
+    void publish_event(std::string topic, std::string payload);
 
     /// Restores sessions, subscriptions, queued and in-flight messages and retained messages from
     /// the store, re-arming expiry and will-delay timers. Call once, before the shards run and

@@ -18,6 +18,7 @@
 #include "broker/retained_store.hpp"
 #include "broker/session.hpp"
 #include "broker/subscription_index.hpp"
+#include "auth/registry.hpp"
 #include "persist/store.hpp"
 
 namespace thinggate::broker {
@@ -65,6 +66,7 @@ struct broker::impl {
     options opts;
     runtime& rt;
     persist::store* store; ///< nullptr: nothing is persisted (every session lives in memory only)
+    auth::registry* registry = nullptr; ///< nullptr: no policy checks (set before start())
     mqtt::match_options match_opts;
 
     std::atomic<std::uint64_t> connections{0};

@@ -23,6 +23,7 @@
 
 #include "broker/message.hpp"
 #include "broker/runtime.hpp"
+#include "policy/context.hpp"
 
 namespace thinggate::broker {
 
@@ -52,6 +53,12 @@ struct connection_info {
     bool tls = false;
     std::string cert_subject_cn;   ///< client certificate's subject CN (mutual TLS), else empty
     std::string cert_fingerprint;  ///< lowercase hex SHA-256 of the client certificate DER, else empty
+    /// The client certificate as verified against the registry (its id and the fields policy
+    /// variables resolve against); nullptr without one (plain TCP, or a TLS listener that does
+    /// not use the registry). With a broker that has a registry, a connection with a certificate
+    /// is authorised by its policies; one without is authorised only on listeners that allow it.
+    std::shared_ptr<const policy::certificate_info> certificate;
+    std::string sni; ///< TLS server name the client sent (iot:DomainName), else empty
 };
 
 /// One frame to write: a head owned by the frame and an optional body borrowed from `keep`

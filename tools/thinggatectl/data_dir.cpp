@@ -18,14 +18,14 @@ namespace json = boost::json;
 
 /// The daemon keeps its database in <data_dir>/db; operators may name either dir. A dir holding
 /// a database itself (CURRENT) is taken as is; a dir with db/ means db/; a missing or empty dir
-/// gets its database in db/ (as the daemon would); anything else is given to the store as is, so
-/// that its refusal (another program's files, ...) names it.
-fs::path database_dir(const fs::path& dir) {
+/// gets its database in db/ when one is to be created (as the daemon would); anything else is
+/// given to the store as is, so that its refusal (another program's files, ...) names it.
+fs::path database_dir(const fs::path& dir, bool create) {
     std::error_code ec;
     if (fs::exists(dir / "CURRENT", ec)) {
         return dir;
     }
-    if (fs::is_directory(dir / "db", ec) || !fs::exists(dir, ec) || fs::is_empty(dir, ec)) {
+    if (fs::is_directory(dir / "db", ec) || (create && (!fs::exists(dir, ec) || fs::is_empty(dir, ec)))) {
         return dir / "db";
     }
     return dir;
@@ -38,7 +38,7 @@ std::unique_ptr<persist::rocksdb_store> open_data_dir(const fs::path& given, boo
                 "data dir " + given.string() + ": " +
                 (fs::exists(given, ec) ? "not a directory" : "no such directory"));
     }
-    const fs::path dir = database_dir(given);
+    const fs::path dir = database_dir(given, create);
     if (!create && !fs::is_directory(dir, ec)) {
         throw std::runtime_error(
                 "data dir " + dir.string() + ": " +
