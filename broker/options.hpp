@@ -8,6 +8,7 @@
 
 #include "mqtt/packet.hpp"
 #include "persist/records.hpp"
+#include "policy/resource.hpp"
 
 namespace thinggate::broker {
 
@@ -86,6 +87,11 @@ struct options {
     persistence_options persistence;
     /// Prefix of client identifiers the broker assigns to clients that send an empty one.
     std::string assigned_id_prefix = "auto-";
+    /// Region and account of the ARNs policies are evaluated against (config `region`, `account`).
+    policy::resource_names names;
+    /// Refuse client ids containing '+' or '#' (they would turn ${iot:ClientId} in a policy into a
+    /// wildcard grant; GATEWAY-SEMANTICS §1). Config `allow_wildcard_client_ids` turns it off.
+    bool refuse_wildcard_client_ids = true;
 };
 
 /// The limits the aws-iot profile starts from (GATEWAY-SEMANTICS.md §3); config may override each.
