@@ -522,7 +522,11 @@ void broker::impl::publish_will(const mqtt::will_message& w, std::uint64_t origi
 broker::broker(options opts, runtime& rt, persist::store* store)
     : impl_(std::make_unique<impl>(std::move(opts), rt, store)) {}
 
-broker::~broker() = default;
+broker::~broker() {
+    if (impl_->registry != nullptr) {
+        impl_->registry->remove_listener(impl_->registry_listener);
+    }
+}
 
 const options& broker::opts() const noexcept { return impl_->opts; }
 
@@ -559,19 +563,42 @@ broker_stats broker::stats() const {
     s.refused = impl_->refused.load();
     s.queued = impl_->total_queued_messages.load();
     s.commit_failures = impl_->commit_failures.load();
+    s.denied = impl_->denied.load();
     return s;
 }
 
 boost::system::result<recovery_stats> broker::recover() { return impl_->recover(); }
 
-void broker::use_registry(auth::registry& r) { impl_->registry = &r; }
+void broker::use_registry(auth::registry& r) {
+    impl_->registry = &r;
+    // Committed changes reach every shard's connections: revocation disconnects, policy changes
+    // recompile (the listener runs on the updating thread: only posts from here).
+    impl_->registry_listener = r.on_change([b = impl_.get()](const auth::registry_change& c) {
+        for (shard_id i = 0; i < b->rt.shard_count(); ++i) {
+            b->rt.post(i, [b, i, c] {
+                // Copy: a connection may close (and leave the set) while it handles the change.
+                std::vector<client_machine*> clients(b->shard_states[i].clients.begin(),
+                                                     b->shard_states[i].clients.end());
+                for (auto* cm : clients) {
+                    if (b->shard_states[i].clients.contains(cm)) {
+                        cm->on_registry_change(c);
+                    }
+                }
+            });
+        }
+    });
+}
 
 void broker::publish_event(std::string topic, std::string payload) {
+    impl_->publish_event(std::move(topic), std::move(payload));
+}
+
+void broker::impl::publish_event(std::string topic, std::string payload) {
     auto m = std::make_shared<message>();
     m->topic = std::move(topic);
     m->payload = std::move(payload);
     m->qos = mqtt::qos::at_least_once;
-    impl_->rt.post(0, [b = impl_.get(), m = message_ptr(std::move(m))] { b->route(m); });
+    rt.post(0, [this, m = message_ptr(std::move(m))] { route(m); });
 }
 
 void broker::flush_after_stop() { impl_->flush_all_after_stop(); }

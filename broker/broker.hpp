@@ -35,6 +35,7 @@ struct broker_stats {
     std::uint64_t refused = 0;           ///< publishes refused with 0x97 (queue_overflow = refuse)
     std::uint64_t queued = 0;            ///< messages queued over all sessions
     std::uint64_t commit_failures = 0;   ///< store commits that failed (disk full, I/O error)
+    std::uint64_t denied = 0;            ///< requests refused by policy, deliveries skipped by iot:Receive
 };
 
 /// What recover() restored.

@@ -9,6 +9,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/system/error_code.hpp>
@@ -57,6 +58,7 @@ struct shard_state {
     bool flush_posted = false;                  ///< a flush task for the open batch is queued
     std::uint64_t backlog_bytes = 0;            ///< handed to the store, not yet completed
     std::vector<std::weak_ptr<client_machine*>> backlog_waiters; ///< publishers paused on backlog
+    std::unordered_set<client_machine*> clients; ///< every connection of this shard
     std::chrono::steady_clock::time_point last_error_log{};
 };
 
@@ -80,6 +82,9 @@ struct broker::impl {
     std::atomic<std::uint64_t> total_queued_bytes{0};
     std::atomic<std::uint64_t> refused{0};
     std::atomic<std::uint64_t> commit_failures{0};
+    std::atomic<std::uint64_t> denied{0}; ///< requests refused by policy (deliveries skipped included)
+    std::atomic<std::uint64_t> event_version{0};
+    std::uint64_t registry_listener = 0;
     std::atomic<bool> shutting_down{false};
 
     std::mutex sessions_mutex;
@@ -127,6 +132,8 @@ struct broker::impl {
     /// Delivers on the session's shard (re-posts if the session moved).
     void deliver(route_target t, const message_ptr& m);
     void enqueue(session& s, queued_delivery d);
+    /// A message made by the gateway (events): QoS 1, routed on shard 0.
+    void publish_event(std::string topic, std::string payload);
     /// Publishes a will (or a delayed will) as a normal message.
     void publish_will(const mqtt::will_message& w, std::uint64_t origin);
     /// Removes the front of s.queue (bookkeeping and its record).

@@ -31,6 +31,13 @@ std::string random_client_id(std::string_view prefix) {
     return id;
 }
 
+/// A session identifier for lifecycle events (UUID-shaped).
+std::string random_identifier() {
+    std::string hex = random_client_id("");
+    return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' + hex.substr(16, 4) + '-' +
+           hex.substr(20, 12);
+}
+
 bool has_wildcard(std::string_view filter) noexcept {
     return filter.find_first_of("+#") != std::string_view::npos;
 }
@@ -44,11 +51,14 @@ client_machine::client_machine(broker::impl& b, shard_id shard, connection_io& i
     , info_(std::move(info))
     , publish_tokens_(b.opts.lim.max_publish_rate)
     , publish_byte_tokens_(b.opts.lim.max_publish_bytes_rate)
-    , tokens_at_(b.rt.now()) {}
+    , tokens_at_(b.rt.now()) {
+    b_.shard_states[shard_].clients.insert(this);
+}
 
 client_machine::~client_machine() {
     alive_.reset();
     on_connection_lost();
+    b_.shard_states[shard_].clients.erase(this);
 }
 
 // ---------------------------------------------------------------- input
@@ -173,6 +183,11 @@ void client_machine::on_connect(mqtt::connect& p) {
     } else if (p.client_id.size() > lim.max_client_id_length) {
         fail(mqtt::reason_code::client_identifier_not_valid);
         return;
+    } else if (b_.opts.refuse_wildcard_client_ids && !policy::client_id_safe_for_policies(p.client_id)) {
+        // '+' or '#' would turn ${iot:ClientId} in a policy into a wildcard grant.
+        spdlog::debug("{}: client id '{}' contains '+' or '#', refused", info_.remote_address, p.client_id);
+        fail(mqtt::reason_code::client_identifier_not_valid);
+        return;
     }
     if (p.will) {
         if (!topic_within_limits(p.will->topic)) {
@@ -221,6 +236,10 @@ void client_machine::on_connect(mqtt::connect& p) {
         }
     }
 
+    session_identifier_ = random_identifier();
+    if (!authorize_connect(p)) {
+        return; // iot:Connect or the will's iot:Publish denied: answered
+    }
     if (!b_.connect_allowed(client_id_)) {
         spdlog::debug("{}: client {} reconnects faster than min_connect_interval_ms", info_.remote_address, client_id_);
         state_ = state::awaiting_connect; // answer with a CONNACK
@@ -315,6 +334,7 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
     }
     state_ = state::connected;
     io_.read_timeout_changed();
+    event_connected();
     spdlog::debug("{}: client {} connected (v{}, session present {})", info_.remote_address, client_id_,
                   static_cast<int>(version_), present);
 
@@ -382,6 +402,11 @@ void client_machine::on_publish(mqtt::publish& p) {
         } else {
             fail(mqtt::reason_code::topic_name_invalid);
         }
+        return;
+    }
+    if (policed() && (!allowed(policy::action::publish, p.topic) ||
+                      (p.retain && !allowed(policy::action::retain_publish, p.topic)))) {
+        deny_publish(p); // GATEWAY-SEMANTICS §2
         return;
     }
     if (p.props.payload_format_indicator.value_or(0) == 1 && !mqtt::valid_utf8(p.payload)) {
@@ -613,6 +638,7 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
         std::uint32_t sub_id;
     };
     std::vector<retained_request> send_retained;
+    std::vector<std::string> granted;
     bool stored = false;
 
     std::size_t index = 0;
@@ -632,6 +658,13 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
         } else if (lim.max_subscriptions != 0 && session_->subscriptions.size() >= lim.max_subscriptions &&
                    !session_->subscriptions.contains(e.filter)) {
             rc = mqtt::reason_code::quota_exceeded;
+        } else if (policed() && !may_subscribe(e.filter, shared ? shared->filter : std::string_view())) {
+            ++b_.denied;
+            if (aws && !v5()) {
+                fail(mqtt::reason_code::not_authorized); // aws-iot 3.1.1: close the connection
+                return;
+            }
+            rc = mqtt::reason_code::not_authorized; // 3.1.1: 0x80 failure for that filter
         } else {
             e.options.max_qos = min_qos(e.options.max_qos, lim.maximum_qos);
             const bool added = b_.subscribe(session_, e.filter, session_subscription{e.options, sub_id});
@@ -639,6 +672,7 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
                 b_.batch_here().put(persist::subscription_record{client_id_, e.filter, e.options, sub_id});
                 stored = true;
             }
+            granted.push_back(e.filter);
             rc = static_cast<mqtt::reason_code>(e.options.max_qos);
             // Retained messages: not for shared subscriptions [MQTT-3.8.4-...], per Retain Handling.
             const auto rh = e.options.retain_handling;
@@ -655,6 +689,7 @@ void client_machine::on_subscribe(mqtt::subscribe& p) {
     } else {
         send(ack);
     }
+    event_subscriptions(true, granted);
 
     const auto now = b_.rt.now();
     for (const auto& r : send_retained) {
@@ -677,8 +712,12 @@ void client_machine::on_unsubscribe(const mqtt::unsubscribe& p) {
     mqtt::unsuback ack;
     ack.packet_id = p.packet_id;
     bool stored = false;
+    std::vector<std::string> removed;
     for (const auto& f : p.filters) {
         const bool existed = b_.unsubscribe(session_, f);
+        if (existed) {
+            removed.push_back(f);
+        }
         if (existed && writes()) {
             b_.batch_here().erase_subscription(client_id_, f);
             stored = true;
@@ -692,6 +731,7 @@ void client_machine::on_unsubscribe(const mqtt::unsubscribe& p) {
     } else {
         send(ack);
     }
+    event_subscriptions(false, removed);
 }
 
 void client_machine::on_pingreq() { send(mqtt::pingresp{}); }
@@ -707,6 +747,8 @@ void client_machine::on_disconnect(const mqtt::disconnect& p) {
     }
     // Reason 0x04 asks for the will; any other clean DISCONNECT discards it [MQTT-3.1.2-10].
     clean_disconnect_ = p.reason != mqtt::reason_code::disconnect_with_will;
+    disconnect_reason_ = "CLIENT_INITIATED_DISCONNECT";
+    client_initiated_ = true;
     detach(!clean_disconnect_);
     close_connection(false);
 }
@@ -714,6 +756,12 @@ void client_machine::on_disconnect(const mqtt::disconnect& p) {
 // ---------------------------------------------------------------- delivery out
 
 void client_machine::deliver(queued_delivery d) {
+    if (policed() && !may_receive(d)) {
+        if (d.seq != 0 && writes()) {
+            b_.batch_here().erase_queued(client_id_, d.seq);
+        }
+        return;
+    }
     if (d.qos == mqtt::qos::at_most_once) {
         const auto& lim = b_.opts.lim;
         if (lim.outbound_budget_bytes != 0 && out_bytes_ > lim.outbound_budget_bytes) {
@@ -784,7 +832,7 @@ void client_machine::pump_queue() {
             return;
         }
         queued_delivery d = b_.pop_queued(s);
-        if (d.msg->expired(now)) {
+        if (d.msg->expired(now) || (policed() && !may_receive(d))) {
             ++b_.dropped;
             if (d.seq != 0 && writes()) {
                 b_.batch_here().erase_queued(client_id_, d.seq);
@@ -1015,6 +1063,7 @@ void client_machine::on_read_timeout() {
         return;
     }
     spdlog::debug("{}: client {} keep-alive timeout", info_.remote_address, client_id_);
+    disconnect_reason_ = "MQTT_KEEP_ALIVE_TIMEOUT";
     fail(mqtt::reason_code::keep_alive_timeout);
 }
 
@@ -1023,6 +1072,11 @@ void client_machine::fail(mqtt::reason_code rc) {
         return;
     }
     spdlog::debug("{}: client '{}' closing: {}", info_.remote_address, client_id_, mqtt::to_string(rc));
+    if (disconnect_reason_ == "CONNECTION_LOST") {
+        disconnect_reason_ = rc == mqtt::reason_code::quota_exceeded ? "THROTTLED"
+                             : rc == mqtt::reason_code::not_authorized ? "AUTH_ERROR"
+                                                                       : "CLIENT_ERROR";
+    }
     if (state_ == state::awaiting_connect) {
         // CONNACK with the reason when we know which version the client reads [MQTT-3.2.2-...].
         if (version_known_) {
@@ -1046,6 +1100,7 @@ void client_machine::kick(mqtt::reason_code reason) {
     if (v5()) {
         send(mqtt::disconnect{reason, {}}); // 0x8E session taken over [MQTT-3.1.4-3]
     }
+    disconnect_reason_ = "DUPLICATE_CLIENTID";
     detach(true); // the old connection's will is published
     close_connection(true);
 }
@@ -1057,6 +1112,7 @@ void client_machine::on_server_shutdown() {
     if (v5() && state_ == state::connected) {
         send(mqtt::disconnect{mqtt::reason_code::server_shutting_down, {}});
     }
+    disconnect_reason_ = "SERVER_INITIATED_DISCONNECT";
     detach(false);
     close_connection(true);
 }
@@ -1083,6 +1139,7 @@ void client_machine::on_connection_lost() {
 }
 
 void client_machine::detach(bool publish_will) {
+    event_disconnected();
     if (!session_) {
         will_.reset();
         return;

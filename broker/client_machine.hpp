@@ -10,9 +10,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/effective_policy.hpp"
 #include "broker/broker_impl.hpp"
 #include "broker/client.hpp"
 #include "mqtt/codec.hpp"
+#include "policy/decision_cache.hpp"
 
 namespace thinggate::broker {
 
@@ -47,6 +49,8 @@ public:
     void set_claim(std::uint64_t c) noexcept { claim_ = c; }
     /// The shard's commit backlog fell: read again.
     void resume_after_backlog();
+    /// The registry changed (on this shard): revoked -> disconnect; policies -> recompile.
+    void on_registry_change(const auth::registry_change& c);
 
 private:
     /// What a frame held for a commit is, so a failed commit can change the answer.
@@ -111,6 +115,29 @@ private:
     void charge_publish(std::size_t payload_bytes);
     void resume_after_throttle();
 
+    // --- authorisation (authorize.cpp) ---
+    /// Policies apply to this connection (the broker has a registry, the client a certificate).
+    bool policed() const noexcept { return auth_ != nullptr; }
+    /// Resolves and compiles the policies at CONNECT and checks iot:Connect and the will. False
+    /// when refused (the answer has been given).
+    bool authorize_connect(const mqtt::connect& p);
+    /// Decision for `a` on the client id / topic / filter `name`, with the decision cache; a
+    /// denial is logged at debug level with its explanation.
+    bool allowed(policy::action a, std::string_view name);
+    /// iot:Subscribe on the filter as sent; for a shared subscription ($share/g/f) also no explicit
+    /// Deny on f itself, so that sharing cannot get round a Deny (an Allow must name the $share form).
+    bool may_subscribe(std::string_view filter, std::string_view shared_part);
+    /// What a denied PUBLISH gets (GATEWAY-SEMANTICS §2 table). Returns false when it closed.
+    void deny_publish(const mqtt::publish& p);
+    /// iot:Receive for a delivery to this client.
+    bool may_receive(const queued_delivery& d);
+    /// Lifecycle events (GATEWAY-SEMANTICS §3).
+    void event_connected();
+    void event_disconnected();
+    void event_connect_failed(std::string_view reason);
+    void event_subscriptions(bool subscribed, const std::vector<std::string>& topics);
+    bool events_for_me() const noexcept;
+
     broker::impl& b_;
     shard_id shard_;
     connection_io& io_;
@@ -158,6 +185,15 @@ private:
     bool request_problem_info_ = true;
 
     session_ptr session_;
+
+    // authorisation and lifecycle events
+    std::unique_ptr<auth::connection_policies> auth_;
+    policy::decision_cache decisions_;
+    std::optional<policy::arn_builder> arns_;
+    std::string session_identifier_;  ///< per connection, in lifecycle events
+    std::string disconnect_reason_ = "CONNECTION_LOST";
+    bool client_initiated_ = false;
+    bool announced_ = false;          ///< a "connected" event went out
     std::unordered_map<std::uint16_t, std::string> in_aliases_;                 ///< alias -> topic
     std::unordered_map<std::string, std::uint16_t, string_hash, std::equal_to<>> out_aliases_;
 };

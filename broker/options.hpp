@@ -92,6 +92,8 @@ struct options {
     /// Refuse client ids containing '+' or '#' (they would turn ${iot:ClientId} in a policy into a
     /// wildcard grant; GATEWAY-SEMANTICS §1). Config `allow_wildcard_client_ids` turns it off.
     bool refuse_wildcard_client_ids = true;
+    /// Publish lifecycle events ($aws/events/presence/..., $aws/events/subscriptions/...).
+    bool lifecycle_events = true;
 };
 
 /// The limits the aws-iot profile starts from (GATEWAY-SEMANTICS.md §3); config may override each.

@@ -82,11 +82,12 @@ private:
 /// A client connection driven by the test: send packets, read what the broker wrote.
 class peer final : public broker::connection_io {
 public:
-    peer(broker::broker& b, manual_runtime& rt, broker::shard_id shard, mqtt::protocol_version v = mqtt::protocol_version::v5)
+    peer(broker::broker& b, manual_runtime& rt, broker::shard_id shard, mqtt::protocol_version v = mqtt::protocol_version::v5,
+         broker::connection_info info = {"test", "127.0.0.1:1", false, {}, {}, {}, {}})
         : rt_(rt)
         , shard_(shard)
         , version_(v)
-        , client_(std::make_unique<broker::client>(b, shard, *this, broker::connection_info{"test", "127.0.0.1:1", false, {}, {}})) {}
+        , client_(std::make_unique<broker::client>(b, shard, *this, std::move(info))) {}
 
     ~peer() override { drop(); }
 
