@@ -6,17 +6,14 @@
 // BM_Durable_NoStore is the same path with nothing written (persistence off / clean sessions).
 // Release build only: ninja -C build/release durable_bench && ./build/release/bench/durable_bench
 
-#include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
-#include <functional>
-#include <mutex>
 #include <stdexcept>
 
 #include <benchmark/benchmark.h>
 
 #include "bench_dir.hpp"
+#include "bench_runtime.hpp"
 
 #include "broker/broker.hpp"
 #include "broker/client.hpp"
@@ -28,89 +25,11 @@ namespace {
 using namespace thinggate;
 
 using thinggate::bench::bench_dir;
-
-/// One shard run on the benchmark's thread; the store's writer thread posts completions into it.
-class inline_runtime final : public broker::runtime {
-public:
-    std::uint32_t shard_count() const noexcept override { return 1; }
-    broker::shard_id current_shard() const noexcept override { return 0; }
-    void post(broker::shard_id, std::function<void()> task) override {
-        std::lock_guard lock(mutex_);
-        tasks_.push_back(std::move(task));
-        cv_.notify_one();
-    }
-    void post_after(broker::shard_id, std::chrono::milliseconds, std::function<void()>) override {
-        // Timers (heartbeat, expiry, wills) play no part in this benchmark.
-    }
-    broker::clock::time_point now() const noexcept override { return broker::clock::now(); }
-
-    /// Runs tasks (waiting for posted ones) until done() is true.
-    void run_until(const std::function<bool()>& done) {
-        while (!done()) {
-            std::function<void()> task;
-            {
-                std::unique_lock lock(mutex_);
-                cv_.wait(lock, [&] { return !tasks_.empty(); });
-                task = std::move(tasks_.front());
-                tasks_.pop_front();
-            }
-            task();
-        }
-    }
-
-    /// Runs what is queued now.
-    void drain() {
-        for (;;) {
-            std::function<void()> task;
-            {
-                std::lock_guard lock(mutex_);
-                if (tasks_.empty()) {
-                    return;
-                }
-                task = std::move(tasks_.front());
-                tasks_.pop_front();
-            }
-            task();
-        }
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> tasks_;
-};
-
-class sink final : public broker::connection_io {
-public:
-    void wake_writer() override {}
-    void close(bool) override { closed = true; }
-    void read_timeout_changed() override {}
-    bool closed = false;
-};
-
-void feed(broker::client& c, const std::string& bytes) {
-    auto buf = c.prepare_input(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(buf.data()));
-    c.commit_input(bytes.size());
-}
-
-std::string encoded(const mqtt::packet& p) {
-    std::string out;
-    mqtt::encode(p, mqtt::protocol_version::v5, out);
-    return out;
-}
-
-/// Frames written to `c` so far (each is one packet), after running the queued tasks.
-std::size_t take(broker::client& c) {
-    std::vector<broker::out_frame> frames;
-    c.take_output(frames);
-    std::size_t bytes = 0;
-    for (const auto& f : frames) {
-        bytes += f.size();
-    }
-    c.output_written(bytes);
-    return frames.size();
-}
+using thinggate::bench::encoded;
+using thinggate::bench::take;
+using thinggate::bench::feed;
+using thinggate::bench::inline_runtime;
+using thinggate::bench::sink;
 
 void run(benchmark::State& state, bool with_store) {
     const auto durability = static_cast<persist::durability>(state.range(0));

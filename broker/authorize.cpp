@@ -52,7 +52,7 @@ bool client_machine::authorize_connect(const mqtt::connect& p) {
     auto snap = b_.registry->snapshot();
     auth_ = std::make_unique<auth::connection_policies>(auth::resolve_connection(*snap, std::move(ctx)));
     arns_.emplace(b_.opts.names);
-    decisions_.clear();
+    decisions_ = policy::decision_cache(64);
 
     bool ok = allowed(policy::action::connect, client_id_);
     if (ok && will_) {

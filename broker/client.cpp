@@ -886,7 +886,15 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     head.dup = dup;
     head.packet_id = packet_id;
     if (v5()) {
-        head.props = m.props;
+        // Only what a routed message carries (message.hpp) - assigning the whole properties
+        // struct per delivery cost more than encoding the head.
+        head.props.payload_format_indicator = m.props.payload_format_indicator;
+        head.props.content_type = m.props.content_type;
+        head.props.response_topic = m.props.response_topic;
+        head.props.correlation_data = m.props.correlation_data;
+        head.props.user_properties = m.props.user_properties;
+        head.props.message_expiry_interval.reset();
+        head.props.topic_alias.reset();
         head.props.subscription_identifiers = d.subscription_ids;
         if (m.expires_at) {
             const auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - b_.rt.now()).count();

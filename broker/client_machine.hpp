@@ -188,7 +188,7 @@ private:
 
     // authorisation and lifecycle events
     std::unique_ptr<auth::connection_policies> auth_;
-    policy::decision_cache decisions_;
+    policy::decision_cache decisions_{2}; ///< sized at CONNECT when policies apply (idle memory)
     std::optional<policy::arn_builder> arns_;
     std::string session_identifier_;  ///< per connection, in lifecycle events
     std::string disconnect_reason_ = "CONNECTION_LOST";
