@@ -485,11 +485,11 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
         if (r.string("region", region)) {
             // The region is a field of every ARN policies match: no ':' and nothing a glob or a
             // policy variable would read.
-            const bool valid = !region.empty() && region.size() <= max_name_length &&
-                               std::all_of(region.begin(), region.end(), [](char c) {
-                                   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                                          c == '-';
-                               });
+            const bool valid =
+                    !region.empty() && region.size() <= max_name_length &&
+                    std::all_of(region.begin(), region.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                    });
             if (valid) {
                 cfg.broker.names.region = region;
             } else {

@@ -166,11 +166,9 @@ int run(const app::config& cfg) {
                      l.kind == transport::listener_kind::tls ? "tls" : "tcp", l.address, server.port(l.name));
     }
     b.start();
-    spdlog::info("thinggate ready: {} shard(s), compat profile {}", shards,
-                 cfg.broker.compat == broker::compat_profile::aws_iot ? "aws-iot" : "mqtt");
     // SIGHUP (on this thread, never a shard: registry updates wait for their commit): the
     // registry file again, the CRL files, then the TLS certificates.
-    transport::run_until_signal(server, pool, [&cfg, &reg] {
+    auto on_reload = [&cfg, &reg] {
         if (!cfg.registry_file.empty()) {
             if (auto error = apply_file(*reg, cfg.registry_file); !error.empty()) {
                 spdlog::error("SIGHUP: registry file not applied, the registry is unchanged: {}", error);
@@ -178,7 +176,14 @@ int run(const app::config& cfg) {
         }
         reg->reload();
         spdlog::info("SIGHUP: CRL files reloaded; reloading TLS certificates");
-    });
+    };
+    // "ready" only once the signal handlers are installed: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads the line gets a graceful stop, not the default disposition.
+    auto on_ready = [shards, &cfg] {
+        spdlog::info("thinggate ready: {} shard(s), compat profile {}", shards,
+                     cfg.broker.compat == broker::compat_profile::aws_iot ? "aws-iot" : "mqtt");
+    };
+    transport::run_until_signal(server, pool, on_reload, on_ready);
     // The shards have stopped: commit what they still held, then close the database (waits for
     // every queued commit).
     b.flush_after_stop();

@@ -119,8 +119,8 @@ registry_authenticator::registry_authenticator(auth::registry& reg, registry_aut
 std::shared_ptr<const policy::certificate_info> registry_authenticator::verify(
         X509* leaf, STACK_OF(X509) * chain, std::string_view listener, std::string_view peer) {
     const auto snap = reg_.snapshot();
-    auto outcome =
-            auth::verify_client_certificate(*snap, leaf, chain, persist::wall_now(), verify_options_);
+    auto outcome = auth::verify_client_certificate(
+            *snap, leaf, chain, persist::wall_now(), verify_options_);
     if (outcome.accepted()) {
         if (!allows_client_auth(*leaf)) {
             spdlog::debug(

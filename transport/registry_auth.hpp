@@ -82,8 +82,8 @@ public:
     /// refusal (debug; a CRL problem at warn level) naming the listener, the peer, the
     /// certificate id and the reason; hands a JITR outcome to the recorder. Returns the
     /// certificate's identity and policy fields when accepted, else null.
-    std::shared_ptr<const policy::certificate_info> verify(
-            X509* leaf, STACK_OF(X509) * chain, std::string_view listener, std::string_view peer);
+    std::shared_ptr<const policy::certificate_info>
+    verify(X509* leaf, STACK_OF(X509) * chain, std::string_view listener, std::string_view peer);
 
     /// Stops the JITR worker (after recording what is queued).
     void stop() { recorder_.stop(); }

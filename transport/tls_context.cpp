@@ -9,10 +9,6 @@
 #include <openssl/ssl.h>
 
 #include <fmt/format.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "transport/registry_auth.hpp"
@@ -36,17 +32,17 @@ int verify_with_registry(X509_STORE_CTX* store, void* arg) {
             X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     X509* leaf = X509_STORE_CTX_get0_cert(store);
     STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(store);
-    const std::string peer = ssl != nullptr ? peer_address(ssl) : std::string("?");
-    auto certificate =
-            self->authenticator()->verify(leaf, untrusted, self->listener_name(), peer);
+    auto* slot = ssl != nullptr
+                         ? static_cast<handshake_identity*>(SSL_get_ex_data(ssl, identity_index()))
+                         : nullptr;
+    auto certificate = self->authenticator()->verify(
+            leaf, untrusted, self->listener_name(), slot != nullptr ? slot->peer : "?");
     if (!certificate) {
         X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
         return 0;
     }
-    if (ssl != nullptr) {
-        if (auto* slot = static_cast<handshake_identity*>(SSL_get_ex_data(ssl, identity_index()))) {
-            slot->certificate = std::move(certificate);
-        }
+    if (slot != nullptr) {
+        slot->certificate = std::move(certificate);
     }
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return 1;
@@ -132,27 +128,6 @@ void attach_handshake_identity(SSL* ssl, handshake_identity* identity) {
     SSL_set_ex_data(ssl, identity_index(), identity);
 }
 
-std::string peer_address(SSL* ssl) {
-    const int fd = SSL_get_fd(ssl);
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        return "?";
-    }
-    char text[INET6_ADDRSTRLEN] = {};
-    if (addr.ss_family == AF_INET) {
-        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);
-        ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-        return fmt::format("{}:{}", text, ntohs(v4->sin_port));
-    }
-    if (addr.ss_family == AF_INET6) {
-        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-        ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-        return fmt::format("[{}]:{}", text, ntohs(v6->sin6_port));
-    }
-    return "?";
-}
-
 void check_key_file_permissions(const std::string& listener, const std::string& key_file) {
     struct stat st {};
 
@@ -181,7 +156,9 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
     , listener_(cfg.name) {
     const bool registry_mode = cfg.client_auth == client_auth_mode::registry;
     if (registry_mode && auth_ == nullptr) {
-        fail(cfg, "client_auth = \"registry\" needs the identity registry, which this server has not got");
+        fail(cfg,
+             "client_auth = \"registry\" needs the identity registry, which this server has not "
+             "got");
     }
     if (!registry_mode) {
         require_file(cfg, "ca_file", cfg.ca_file);
@@ -249,14 +226,12 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
         // pick right.
         if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
             fail(cfg,
-                 fmt::format(
-                         "cannot load the CA bundle '{}': {}", cfg.ca_file, openssl_errors()));
+                 fmt::format("cannot load the CA bundle '{}': {}", cfg.ca_file, openssl_errors()));
         }
         STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(cfg.ca_file.c_str());
         if (ca_names == nullptr) {
             fail(cfg,
-                 fmt::format(
-                         "no CA certificate found in '{}': {}", cfg.ca_file, openssl_errors()));
+                 fmt::format("no CA certificate found in '{}': {}", cfg.ca_file, openssl_errors()));
         }
         SSL_CTX_set_client_CA_list(ctx, ca_names);
     }

@@ -29,6 +29,7 @@ class registry_authenticator;
 /// What the registry check of one handshake found; a connection attaches it to its SSL object
 /// (attach_handshake_identity) before the handshake.
 struct handshake_identity {
+    std::string peer; ///< "ip:port" of the client, for log lines (set by the connection)
     /// The accepted client certificate (id and policy fields); null until then.
     std::shared_ptr<const policy::certificate_info> certificate;
 };
@@ -68,10 +69,8 @@ private:
 using tls_context_ptr = std::shared_ptr<tls_context>;
 
 /// Builds a shared context (see tls_context's constructor).
-tls_context_ptr make_tls_context(const listener_config& cfg, registry_authenticator* auth = nullptr);
-
-/// "1.2.3.4:5" for the peer of `ssl`'s socket, "?" when unknown (for log lines).
-std::string peer_address(SSL* ssl);
+tls_context_ptr
+make_tls_context(const listener_config& cfg, registry_authenticator* auth = nullptr);
 
 /// Throws std::runtime_error when `key_file` is missing or accessible by group or other.
 void check_key_file_permissions(const std::string& listener, const std::string& key_file);

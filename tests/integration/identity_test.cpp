@@ -7,7 +7,6 @@
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
-
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -79,7 +78,9 @@ void write_crl(const fs::path& file, const std::vector<fs::path>& revoked) {
 
 json::object certificate_entry(const fs::path& pem, const std::string& status) {
     return json::object{
-            {"pem_file", pem.string()}, {"status", status}, {"policies", json::array{"permissive"}}};
+            {"pem_file", pem.string()},
+            {"status", status},
+            {"policies", json::array{"permissive"}}};
 }
 
 /// Connects with `cert` over TLS (MQTT 5); the error text, empty when connected.
@@ -106,7 +107,8 @@ void reload(gateway& d, std::size_t& count) {
 
 } // namespace
 
-TEST_CASE("registry: ACTIVE connects; unregistered, INACTIVE and REVOKED certificates are refused") {
+TEST_CASE(
+        "registry: ACTIVE connects; unregistered, INACTIVE and REVOKED certificates are refused") {
     temp_dir certs("thinggate-identity");
     const auto inactive = issue_client(certs.path(), "inactive-device");
     const auto revoked = issue_client(certs.path(), "revoked-device");
@@ -130,10 +132,12 @@ TEST_CASE("registry: ACTIVE connects; unregistered, INACTIVE and REVOKED certifi
         CAPTURE(name);
         CHECK_FALSE(try_tls(d, cert).empty());
         // The refusal is logged at debug level with the certificate id and the reason.
-        const std::string line = "client certificate " + certificate_id_of(cert.cert) +
-                                  " refused (" + reason + ")";
+        const std::string line =
+                "client certificate " + certificate_id_of(cert.cert) + " refused (" + reason + ")";
         CHECK(d.wait_for_log(line));
     }
+    // Each line names the listener and the peer.
+    CHECK(d.log().find("listener 'tls': 127.0.0.1:") != std::string::npos);
     // No key material in the log.
     CHECK(d.log().find("PRIVATE KEY") == std::string::npos);
 }
@@ -168,7 +172,9 @@ TEST_CASE("registry: a CA set INACTIVE (registry file re-applied on SIGHUP) refu
     CHECK_FALSE(try_tls(d, test_pki::shared().client(0), "thing-1").empty());
 
     // A broken registry file on SIGHUP changes nothing and the daemon keeps running.
-    write_file(d.registry_file(), "{ \"format\": \"thinggate-registry\", \"version\": 1, \"colour\": 1 }");
+    write_file(
+            d.registry_file(),
+            "{ \"format\": \"thinggate-registry\", \"version\": 1, \"colour\": 1 }");
     reload(d, reloads);
     CHECK(d.wait_for_log("registry file not applied"));
     CHECK(d.running());
@@ -179,7 +185,9 @@ TEST_CASE("registry: just-in-time registration records PENDING_ACTIVATION and pu
     const auto& pki = test_pki::shared();
     auto reg = default_registry(pki);
     reg["ca_certificates"].as_array().push_back(json::object{
-            {"pem_file", pki.other_ca.string()}, {"status", "ACTIVE"}, {"auto_registration", true}});
+            {"pem_file", pki.other_ca.string()},
+            {"status", "ACTIVE"},
+            {"auto_registration", true}});
     gateway_options o;
     o.registry = json::serialize(reg);
     gateway d(o);

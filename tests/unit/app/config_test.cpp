@@ -374,8 +374,10 @@ TEST_CASE("without a base directory relative paths stay relative") {
 
 TEST_CASE("load_config resolves against the file's directory and names the file in errors") {
     temp_dir dir;
-    dir.write("tg.toml", "data_dir = \"var\"\nregistry_file = \"reg.json\"\n[[listener]]\nname = \"x\"\n"
-                       "client_auth = \"ca-file\"\nca_file = \"ca.pem\"\n");
+    dir.write(
+            "tg.toml",
+            "data_dir = \"var\"\nregistry_file = \"reg.json\"\n[[listener]]\nname = \"x\"\n"
+            "client_auth = \"ca-file\"\nca_file = \"ca.pem\"\n");
     const config cfg = app::load_config(dir.path / "tg.toml");
     CHECK(cfg.data_dir == dir.path / "var");
     CHECK(cfg.listeners.at(0).ca_file == (dir.path / "ca.pem").string());
@@ -680,7 +682,8 @@ key_file = "/k"
     CHECK(cfg.listeners.at(0).key_file == "/k");
     // With the registry (the default) the CA file is not needed.
     const config reg = parse_config(
-            "[dev]\npki = false\n[[listener]]\nname = \"m\"\ncert_file = \"/s\"\nkey_file = \"/k\"\n",
+            "[dev]\npki = false\n[[listener]]\nname = \"m\"\ncert_file = \"/s\"\n"
+            "key_file = \"/k\"\n",
             "reg.toml");
     CHECK(reg.listeners.at(0).client_auth == transport::client_auth_mode::registry);
 }
@@ -735,7 +738,8 @@ TEST_CASE("identity keys: registry_file, region, account, allow_wildcard_client_
             "thinggate.toml:1:1: region: must be 1 to 64 characters from a-z 0-9 -"));
     CHECK(contains(error_of("region = \"\"\n"), "region: must be 1 to 64 characters"));
     CHECK(contains(
-            error_of("registry_file = \"\"\n"), "thinggate.toml:1:1: registry_file: must not be empty"));
+            error_of("registry_file = \"\"\n"),
+            "thinggate.toml:1:1: registry_file: must not be empty"));
     CHECK(contains(
             error_of("allow_wildcard_client_ids = \"yes\"\n"),
             "allow_wildcard_client_ids: expected a boolean"));

@@ -87,9 +87,11 @@ struct registry_server {
     }
 
     std::string register_certificate(X509& cert, auth::certificate_status status) {
-        return reg->update([&](auth::registry_txn& txn) {
-                      return txn.register_certificate(auth::certificate_to_pem(cert), status);
-                  }).value();
+        return reg
+                ->update([&](auth::registry_txn& txn) {
+                    return txn.register_certificate(auth::certificate_to_pem(cert), status);
+                })
+                .value();
     }
 
     void start(listener_config cfg) {
@@ -119,8 +121,8 @@ struct registry_server {
 
 TEST_CASE("allows_client_auth: no EKU, or an EKU with clientAuth") {
     t::test_pki pki;
-    CHECK(transport::allows_client_auth(*pki.client.cert));  // EKU clientAuth
-    CHECK(transport::allows_client_auth(*pki.ca.cert));      // no EKU extension
+    CHECK(transport::allows_client_auth(*pki.client.cert));       // EKU clientAuth
+    CHECK(transport::allows_client_auth(*pki.ca.cert));           // no EKU extension
     CHECK_FALSE(transport::allows_client_auth(*pki.server.cert)); // EKU serverAuth only
 }
 
@@ -158,8 +160,7 @@ TEST_CASE("registry mode: unregistered, INACTIVE, REVOKED and foreign certificat
     auto foreign = t::issue("foreign", t::cert_role::client, &other_ca);
     s.register_certificate(*s.pki.client.cert, auth::certificate_status::active);
     s.register_certificate(*inactive.cert, auth::certificate_status::inactive);
-    const auto revoked_id =
-            s.register_certificate(*revoked.cert, auth::certificate_status::active);
+    const auto revoked_id = s.register_certificate(*revoked.cert, auth::certificate_status::active);
     REQUIRE(s.reg->update([&](auth::registry_txn& txn) {
                      return txn.update_certificate(revoked_id, auth::certificate_status::revoked);
                  }).has_value());
@@ -171,6 +172,7 @@ TEST_CASE("registry mode: unregistered, INACTIVE, REVOKED and foreign certificat
         const char* name;
         const t::key_cert* kc;
     };
+
     const refusal_case cases[] = {
             {"unregistered", &unregistered},
             {"inactive", &inactive},
@@ -202,7 +204,8 @@ TEST_CASE("registry mode: unregistered, INACTIVE, REVOKED and foreign certificat
     CHECK(s.st.infos.size() == 1);
 }
 
-TEST_CASE("registry mode: a certificate deactivated after a full handshake is refused on resumption") {
+TEST_CASE("registry mode: a certificate deactivated after a full handshake is refused on "
+          "resumption") {
     registry_server s;
     const auto id = s.register_certificate(*s.pki.client.cert, auth::certificate_status::active);
     s.start(registry_listener(s.pki));
@@ -261,10 +264,9 @@ TEST_CASE("jitr_recorder: records once per certificate, publishes only new entri
                    auth::certificate_to_pem(*pki.ca.cert), auth::ca_status::active, true, "");
        }).value();
     published events;
-    transport::jitr_recorder recorder(
-            *reg, [&](std::string topic, std::string payload) {
-                events.add(std::move(topic), std::move(payload));
-            });
+    transport::jitr_recorder recorder(*reg, [&](std::string topic, std::string payload) {
+        events.add(std::move(topic), std::move(payload));
+    });
     auto outcome = auth::verify_client_certificate(
             *reg->snapshot(), pki.client.cert.get(), nullptr, persist::wall_now());
     REQUIRE(outcome.result == auth::verify_outcome::kind::jitr);
