@@ -422,6 +422,10 @@ constexpr std::array listener_kind_names{
         std::pair{std::string_view("tls"), transport::listener_kind::tls},
         std::pair{std::string_view("tcp"), transport::listener_kind::tcp},
 };
+constexpr std::array client_auth_names{
+        std::pair{std::string_view("registry"), transport::client_auth_mode::registry},
+        std::pair{std::string_view("ca-file"), transport::client_auth_mode::ca_file},
+};
 constexpr std::array tls_version_names{
         std::pair{std::string_view("1.2"), transport::tls_version::tls1_2},
         std::pair{std::string_view("1.3"), transport::tls_version::tls1_3},
@@ -466,6 +470,57 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
         std::filesystem::path dir;
         if (r.path_value("data_dir", dir)) {
             cfg.data_dir = dir;
+        }
+    }
+    {
+        auto& r = server_key(top, server, "registry_file");
+        std::filesystem::path file;
+        if (r.path_value("registry_file", file)) {
+            cfg.registry_file = file;
+        }
+    }
+    {
+        auto& r = server_key(top, server, "region");
+        std::string region;
+        if (r.string("region", region)) {
+            // The region is a field of every ARN policies match: no ':' and nothing a glob or a
+            // policy variable would read.
+            const bool valid =
+                    !region.empty() && region.size() <= max_name_length &&
+                    std::all_of(region.begin(), region.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                    });
+            if (valid) {
+                cfg.broker.names.region = region;
+            } else {
+                r.problem(
+                        "region",
+                        fmt::format(
+                                "must be 1 to {} characters from a-z 0-9 - (like \"eu-west-1\"), "
+                                "got \"{}\"",
+                                max_name_length,
+                                region));
+            }
+        }
+    }
+    {
+        auto& r = server_key(top, server, "account");
+        std::string account;
+        if (r.string("account", account, "a string of 12 digits (\"000000000000\")")) {
+            if (account.size() == 12 && std::all_of(account.begin(), account.end(), [](char c) {
+                    return c >= '0' && c <= '9';
+                })) {
+                cfg.broker.names.account = account;
+            } else {
+                r.problem("account", fmt::format("must be exactly 12 digits, got \"{}\"", account));
+            }
+        }
+    }
+    {
+        bool allow = false;
+        if (server_key(top, server, "allow_wildcard_client_ids")
+                    .boolean("allow_wildcard_client_ids", allow)) {
+            cfg.broker.refuse_wildcard_client_ids = !allow;
         }
     }
     {
@@ -585,7 +640,7 @@ transport::listener_config default_listener(const std::filesystem::path& data_di
     l.kind = transport::listener_kind::tls;
     l.address = "127.0.0.1";
     l.port = 8883;
-    l.ca_file = dev_pki_ca_file(data_dir).string();
+    l.client_auth = transport::client_auth_mode::registry;
     l.cert_file = dev_pki_cert_file(data_dir).string();
     l.key_file = dev_pki_key_file(data_dir).string();
     return l;
@@ -640,6 +695,7 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
             std::string_view("key_file"),
             std::string_view("min_tls"),
             std::string_view("alpn"),
+            std::string_view("client_auth"),
             std::string_view("handshake_timeout_ms")};
     if (!tls) {
         for (const auto key : tls_only) {
@@ -675,10 +731,12 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
     if (r.has("allow_public")) {
         r.problem("allow_public", "only applies to a listener with type = \"tcp\"");
     }
+    r.choice("client_auth", client_auth_names, l.client_auth);
+    const bool ca_mode = l.client_auth == transport::client_auth_mode::ca_file;
     std::filesystem::path ca;
     std::filesystem::path cert;
     std::filesystem::path key;
-    const bool has_ca = r.path_value("ca_file", ca);
+    const bool has_ca = ca_mode && r.path_value("ca_file", ca);
     const bool has_cert = r.path_value("cert_file", cert);
     const bool has_key = r.path_value("key_file", key);
     const bool set_ca = r.has("ca_file");
@@ -693,10 +751,20 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
         diag.add(
                 r.table_where(),
                 r.path(file_key),
-                "missing; a tls listener needs ca_file, cert_file and key_file unless "
-                "[dev].pki = true provides them");
+                ca_mode ? "missing; a tls listener with client_auth = \"ca-file\" needs ca_file, "
+                          "cert_file and key_file unless [dev].pki = true provides them"
+                        : "missing; a tls listener needs cert_file and key_file unless "
+                          "[dev].pki = true provides them");
     };
-    if (has_ca) {
+    if (!ca_mode) {
+        if (set_ca) {
+            r.problem(
+                    "ca_file",
+                    "only applies with client_auth = \"ca-file\"; with client_auth = "
+                    "\"registry\" (the default) client certificates chain to the registered CA "
+                    "certificates");
+        }
+    } else if (has_ca) {
         l.ca_file = ca.string();
     } else if (!set_ca) {
         if (cfg.dev_pki) {
@@ -723,7 +791,8 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
             missing("key_file");
         }
     }
-    if (cfg.dev_pki && site.ip && !site.ip->is_loopback() && (!set_ca || (!set_cert && !set_key))) {
+    if (cfg.dev_pki && site.ip && !site.ip->is_loopback() &&
+        ((ca_mode && !set_ca) || (!set_cert && !set_key))) {
         diag.warn(fmt::format(
                 "listener \"{}\": serves the development PKI on non-loopback "
                 "address {} port {}; set [dev].pki = false and give real files "
@@ -780,7 +849,7 @@ void read_listeners(table_reader& top, diagnostics& diag, config& cfg) {
                     {},
                     "[[listener]]",
                     "none given; the default listener \"mtls\" needs [dev].pki = true. Add a "
-                    "[[listener]] with ca_file, cert_file and key_file");
+                    "[[listener]] with cert_file and key_file");
         }
         return;
     }

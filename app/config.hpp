@@ -42,7 +42,10 @@ struct config {
     persistence_backend persistence = persistence_backend::rocksdb; ///< the database is data_dir/db
     /// Below this much free space on the data dir's file system, persistent writes are refused.
     std::uint64_t min_free_disk_bytes = 64ull << 20;
-    broker::options broker; ///< compat profile, limits, assigned client id prefix
+    broker::options broker; ///< compat profile, limits, assigned client id prefix, ARN names
+    /// The registry file (JSON, docs/security.md) applied at start-up and on SIGHUP; empty =
+    /// none.
+    std::filesystem::path registry_file;
     std::vector<transport::listener_config> listeners;
     /// Generate a development CA, server certificate and a device certificate for dev_thing in
     /// dev_pki_dir() on first start; TLS listeners without files use them.
@@ -60,11 +63,12 @@ std::filesystem::path dev_pki_cert_file(const std::filesystem::path& data_dir); 
 std::filesystem::path dev_pki_key_file(const std::filesystem::path& data_dir);  ///< server.key
 
 /// The configuration used when no file is given: data in ./var, dev PKI on, one mutual-TLS
-/// listener "mtls" on 127.0.0.1:8883 using the dev PKI files. Equal to parsing an empty file.
+/// listener "mtls" on 127.0.0.1:8883 using the dev PKI's server certificate and the identity
+/// registry for clients. Equal to parsing an empty file.
 config default_config();
 
 /// Parses and validates TOML text. source_name names the text in error messages. Relative paths
-/// written in the text (data_dir, ca_file, cert_file, key_file) are resolved against base_dir;
+/// written in the text (data_dir, registry_file, ca_file, cert_file, key_file) are resolved against base_dir;
 /// with an empty base_dir they stay relative to the working directory.
 /// Throws config_error listing every problem found.
 config parse_config(

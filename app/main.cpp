@@ -2,13 +2,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
 #include "app/config.hpp"
+#include "auth/dev_registry.hpp"
 #include "auth/pki.hpp"
+#include "auth/registry.hpp"
+#include "auth/registry_file.hpp"
 #include "broker/broker.hpp"
 #include "core/log.hpp"
 #include "persist/memory_store.hpp"
@@ -27,14 +31,61 @@ constexpr int exit_usage = 2;
 constexpr int exit_startup = 1;
 
 /// Creates the data dir (0700) and, when the config uses it, the development PKI inside it.
-void prepare_data_dir(const app::config& cfg) {
+std::optional<auth::dev_pki> prepare_data_dir(const app::config& cfg) {
     std::filesystem::create_directories(cfg.data_dir);
     std::filesystem::permissions(cfg.data_dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
-    if (cfg.dev_pki) {
-        auto pki = auth::ensure_dev_pki(cfg.data_dir, cfg.dev_thing);
-        spdlog::info("development PKI in {} (device certificate {} for thing '{}') - for development only",
-                     pki.ca_cert.parent_path().string(), pki.device_cert.filename().string(), cfg.dev_thing);
+    if (!cfg.dev_pki) {
+        return std::nullopt;
     }
+    auto pki = auth::ensure_dev_pki(cfg.data_dir, cfg.dev_thing);
+    spdlog::info("development PKI in {} (device certificate {} for thing '{}') - for development only",
+                 pki.ca_cert.parent_path().string(), pki.device_cert.filename().string(), cfg.dev_thing);
+    return pki;
+}
+
+/// Applies the registry file; logs each change. Returns the error message, empty on success.
+std::string apply_file(auth::registry& reg, const std::filesystem::path& file) {
+    auto applied = auth::apply_registry_file(reg, file);
+    if (!applied) {
+        return applied.error().message;
+    }
+    for (const auto& change : applied->changes) {
+        spdlog::info("registry file {}: {}", file.string(), change);
+    }
+    spdlog::info("registry file {} applied ({} change(s))", file.string(), applied->changes.size());
+    return {};
+}
+
+/// Opens the identity registry on the store and brings it up to date with the dev PKI and the
+/// registry file; nullptr (after logging why) when start-up must stop.
+std::unique_ptr<auth::registry> open_registry(persist::store& st, const app::config& cfg,
+                                              const std::optional<auth::dev_pki>& pki) {
+    auto fail = [](const std::string& why) {
+        spdlog::critical("{}", why);
+        std::cerr << "thinggate: " << why << "\n";
+        return std::unique_ptr<auth::registry>();
+    };
+    auto opened = auth::registry::open(st);
+    if (!opened) {
+        return fail("cannot open the identity registry: " + opened.error().message);
+    }
+    auto reg = std::move(*opened);
+    if (pki) {
+        auto dev = auth::ensure_dev_registry(*reg, *pki, cfg.dev_thing);
+        if (!dev) {
+            return fail("cannot register the development PKI: " + dev.error().message);
+        }
+        if (dev->changed) {
+            spdlog::info("registry: development CA {}, certificate {} (thing '{}', policy '{}') registered",
+                         dev->ca_id, dev->certificate_id, dev->thing, dev->policy);
+        }
+    }
+    if (!cfg.registry_file.empty()) {
+        if (auto error = apply_file(*reg, cfg.registry_file); !error.empty()) {
+            return fail("registry file not applied: " + error);
+        }
+    }
+    return reg;
 }
 
 /// Opens the store the config names; nullptr (after logging why) when it cannot be used.
@@ -83,19 +134,30 @@ int run(const app::config& cfg) {
     for (const auto& w : cfg.warnings) {
         spdlog::warn("{}", w);
     }
-    prepare_data_dir(cfg);
+    const auto pki = prepare_data_dir(cfg);
     auto store = open_store(cfg);
     if (!store) {
+        return exit_startup;
+    }
+    auto reg = open_registry(*store, cfg, pki);
+    if (!reg) {
         return exit_startup;
     }
 
     const unsigned shards = cfg.shards != 0 ? cfg.shards : std::max(1u, std::thread::hardware_concurrency());
     transport::shard_pool pool(shards);
     broker::broker b(cfg.broker, pool, store.get());
+    b.use_registry(*reg);
     if (!recover(*store, b, cfg.broker.persistence.durability)) {
         return exit_startup;
     }
     transport::server server(b, pool, cfg.listeners);
+    transport::registry_auth_options auth;
+    auth.account = cfg.broker.names.account;
+    auth.publish = [&b](std::string topic, std::string payload) {
+        b.publish_event(std::move(topic), std::move(payload));
+    };
+    server.use_registry(*reg, std::move(auth));
     pool.start();
     server.start();
     for (const auto& l : cfg.listeners) {
@@ -104,9 +166,24 @@ int run(const app::config& cfg) {
                      l.kind == transport::listener_kind::tls ? "tls" : "tcp", l.address, server.port(l.name));
     }
     b.start();
-    spdlog::info("thinggate ready: {} shard(s), compat profile {}", shards,
-                 cfg.broker.compat == broker::compat_profile::aws_iot ? "aws-iot" : "mqtt");
-    transport::run_until_signal(server, pool, [] { spdlog::info("SIGHUP: reloading TLS certificates"); });
+    // SIGHUP (on this thread, never a shard: registry updates wait for their commit): the
+    // registry file again, the CRL files, then the TLS certificates.
+    auto on_reload = [&cfg, &reg] {
+        if (!cfg.registry_file.empty()) {
+            if (auto error = apply_file(*reg, cfg.registry_file); !error.empty()) {
+                spdlog::error("SIGHUP: registry file not applied, the registry is unchanged: {}", error);
+            }
+        }
+        reg->reload();
+        spdlog::info("SIGHUP: CRL files reloaded; reloading TLS certificates");
+    };
+    // "ready" only once the signal handlers are installed: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads the line gets a graceful stop, not the default disposition.
+    auto on_ready = [shards, &cfg] {
+        spdlog::info("thinggate ready: {} shard(s), compat profile {}", shards,
+                     cfg.broker.compat == broker::compat_profile::aws_iot ? "aws-iot" : "mqtt");
+    };
+    transport::run_until_signal(server, pool, on_reload, on_ready);
     // The shards have stopped: commit what they still held, then close the database (waits for
     // every queued commit).
     b.flush_after_stop();

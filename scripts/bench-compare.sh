@@ -125,6 +125,7 @@ name = "tls"
 type = "tls"
 address = "127.0.0.1"
 port = $tg_tls
+client_auth = "ca-file"   # the load tool's certificates are not registered; no policies to check
 ca_file = '$ca'
 cert_file = '$pki/server.pem'
 key_file = '$pki/server.key'

@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "transport/registry_auth.hpp"
+
 namespace thinggate::transport::detail {
 
 std::string endpoint_string(const tcp::endpoint& ep) {
@@ -152,19 +154,33 @@ asio::awaitable<bool> connection<Stream>::handshake() {
         set_deadline(
                 std::chrono::steady_clock::now() +
                 std::chrono::milliseconds(listener_.cfg.handshake_timeout_ms));
+        SSL* ssl = stream_.native_handle();
+        boost::system::error_code ep_ec;
+        const auto ep = socket().remote_endpoint(ep_ec);
+        identity_.peer = ep_ec ? std::string("?") : endpoint_string(ep);
+        attach_handshake_identity(ssl, &identity_);
         auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
+        attach_handshake_identity(ssl, nullptr);
         if (ec) {
             core_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
-            if (spdlog::should_log(spdlog::level::debug)) {
-                boost::system::error_code ep_ec;
-                auto ep = socket().remote_endpoint(ep_ec);
-                spdlog::debug(
-                        "listener '{}': TLS handshake with {} failed: {}",
-                        listener_.cfg.name,
-                        ep_ec ? std::string("?") : endpoint_string(ep),
-                        ec.message());
-            }
+            spdlog::debug(
+                    "listener '{}': TLS handshake with {} failed: {}",
+                    listener_.cfg.name,
+                    identity_.peer,
+                    ec.message());
             co_return false;
+        }
+        if (auto* auth = tls_->authenticator(); auth != nullptr && !identity_.certificate) {
+            // A resumed session skips certificate verification; the registry may have changed
+            // since the full handshake, so its certificate is checked again now.
+            if (X509* leaf = SSL_get0_peer_certificate(ssl)) {
+                identity_.certificate = auth->verify(
+                        leaf, SSL_get_peer_cert_chain(ssl), listener_.cfg.name, identity_.peer);
+            }
+            if (!identity_.certificate) {
+                core_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+                co_return false;
+            }
         }
         co_return true;
     }
@@ -181,9 +197,15 @@ broker::connection_info connection<Stream>::make_info() {
     }
     if constexpr (is_tls) {
         info.tls = true;
-        if (X509* cert = SSL_get0_peer_certificate(stream_.native_handle())) {
+        SSL* ssl = stream_.native_handle();
+        if (X509* cert = SSL_get0_peer_certificate(ssl)) {
             info.cert_subject_cn = subject_cn(cert);
             info.cert_fingerprint = sha256_fingerprint(cert);
+        }
+        info.certificate = std::move(identity_.certificate);
+        // Any server name is kept as sent, an IP literal included (some clients send one).
+        if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
+            info.sni = sni;
         }
     }
     return info;

@@ -92,6 +92,7 @@ private:
     timer watchdog_; // handshake, read (keep-alive), flush and TLS shutdown deadlines
     timer gate_;     // the reader waits on it while the handler's input is paused
     timer wake_;     // the writer sleeps on it; cancel() wakes it
+    handshake_identity identity_; // TLS, client_auth = registry: filled during the handshake
     std::unique_ptr<connection_handler> handler_;
     std::vector<broker::out_frame> frames_;
     std::vector<asio::const_buffer> buffers_;

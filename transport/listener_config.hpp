@@ -13,6 +13,18 @@ enum class listener_kind {
     tls, ///< mutual TLS: TLS 1.2/1.3, client certificate required
 };
 
+/// How a TLS listener authenticates client certificates (docs/security.md).
+enum class client_auth_mode {
+    /// The identity registry decides (auth::verify_client_certificate): the chain is completed
+    /// from the registered ACTIVE CAs, the certificate must be registered and ACTIVE; the
+    /// connection carries the certificate's identity (connection_info::certificate), so the
+    /// broker authorises it by its policies. The default.
+    registry,
+    /// The chain must reach a CA in ca_file; no registry identity (connection_info::certificate
+    /// stays null), so no policy applies to the connection.
+    ca_file,
+};
+
 enum class tls_version {
     tls1_2,
     tls1_3,
@@ -24,11 +36,14 @@ struct listener_config {
     std::string address = "127.0.0.1"; ///< IPv4 or IPv6 literal ("::1", "0.0.0.0", "::")
     std::uint16_t port = 8883;         ///< 0 = pick a free port (tests); the chosen port is logged
     // TLS only:
-    std::string ca_file;               ///< PEM bundle of CAs that client certificates must chain to
+    client_auth_mode client_auth = client_auth_mode::registry;
+    std::string ca_file;               ///< client_auth ca_file: PEM bundle of the accepted CAs
     std::string cert_file;             ///< server certificate chain (PEM)
     std::string key_file;              ///< server private key (PEM); must not be group/world readable
     tls_version min_tls = tls_version::tls1_2;
-    std::vector<std::string> alpn;     ///< accepted ALPN protocols; empty = any or none
+    /// Accepted ALPN protocols: when set, the client must offer one of them (one is selected);
+    /// empty = any or none.
+    std::vector<std::string> alpn;
     std::uint32_t handshake_timeout_ms = 10'000; ///< a TLS handshake not done by then is dropped
 };
 

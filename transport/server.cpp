@@ -57,7 +57,7 @@ void server_core::start() {
     // half-running (acceptors opened so far close with `listeners`' acceptors on unwind).
     for (auto& l : listeners) {
         if (l->cfg.kind == listener_kind::tls) {
-            l->tls.store(make_tls_context(l->cfg));
+            l->tls.store(make_tls_context(l->cfg, authenticator.get()));
         }
         boost::system::error_code ec;
         auto addr = asio::ip::make_address(l->cfg.address, ec);
@@ -288,6 +288,11 @@ bool server_core::drain(std::chrono::milliseconds timeout) {
         }
     }
     spdlog::info("shutdown: {} connection(s) closed{}", at_start, clean ? "" : " (some forcibly)");
+    if (authenticator) {
+        // No handshake runs any more: record the registrations still queued, while the shards
+        // still route their events.
+        authenticator->stop();
+    }
     return clean;
 }
 
@@ -298,7 +303,7 @@ bool server_core::reload_tls() {
             continue;
         }
         try {
-            l->tls.store(make_tls_context(l->cfg));
+            l->tls.store(make_tls_context(l->cfg, authenticator.get()));
             spdlog::info(
                     "listener '{}': TLS certificate reloaded from '{}'",
                     l->cfg.name,
@@ -327,6 +332,13 @@ server::~server() {
     if (core_->started && !core_->drained) {
         core_->drain(std::chrono::seconds(5));
     }
+}
+
+void server::use_registry(auth::registry& reg, registry_auth_options options) {
+    if (core_->started) {
+        throw std::logic_error("server::use_registry after start()");
+    }
+    core_->authenticator = std::make_unique<registry_authenticator>(reg, std::move(options));
 }
 
 void server::start() {

@@ -14,6 +14,7 @@
 
 #include "transport/handler.hpp"
 #include "transport/listener_config.hpp"
+#include "transport/registry_auth.hpp"
 #include "transport/shard_pool.hpp"
 
 namespace thinggate::broker {
@@ -42,6 +43,12 @@ public:
     ~server(); ///< drain() if started and not yet drained
     server(const server&) = delete;
     server& operator=(const server&) = delete;
+
+    /// TLS listeners with client_auth = registry verify client certificates against `reg`
+    /// (registry_auth.hpp); just-in-time registrations are recorded by a worker thread and
+    /// published through options.publish. Call before start(); `reg` outlives the server. A
+    /// registry-mode listener without it fails start().
+    void use_registry(auth::registry& reg, registry_auth_options options);
 
     /// Builds the TLS contexts and binds every listener, then starts accepting. Throws
     /// std::runtime_error naming the listener (and file or address) on any start-up error.

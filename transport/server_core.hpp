@@ -25,6 +25,7 @@
 
 #include "transport/handler.hpp"
 #include "transport/listener_config.hpp"
+#include "transport/registry_auth.hpp"
 #include "transport/shard_pool.hpp"
 #include "transport/tls_context.hpp"
 
@@ -79,6 +80,8 @@ public:
     shard_pool& pool;
     std::vector<std::unique_ptr<listener_state>> listeners;
     std::vector<shard_registry> registries;
+    /// The registry check of client_auth = registry listeners; set before start().
+    std::unique_ptr<registry_authenticator> authenticator;
 
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> rejected_over_limit{0};

@@ -11,9 +11,55 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include "transport/registry_auth.hpp"
+
 namespace thinggate::transport {
 
 namespace {
+
+/// The SSL ex_data slot holding a connection's handshake_identity.
+int identity_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+// client_auth = registry: replaces OpenSSL's chain building (X509_verify_cert against the
+// context's store) with the registry's check, which completes the chain from the registered
+// ACTIVE CAs itself. Returning 0 fails the handshake with a certificate alert.
+int verify_with_registry(X509_STORE_CTX* store, void* arg) {
+    const auto* self = static_cast<const tls_context*>(arg);
+    auto* ssl = static_cast<SSL*>(
+            X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    X509* leaf = X509_STORE_CTX_get0_cert(store);
+    STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(store);
+    auto* slot = ssl != nullptr
+                         ? static_cast<handshake_identity*>(SSL_get_ex_data(ssl, identity_index()))
+                         : nullptr;
+    auto certificate = self->authenticator()->verify(
+            leaf, untrusted, self->listener_name(), slot != nullptr ? slot->peer : "?");
+    if (!certificate) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
+        return 0;
+    }
+    if (slot != nullptr) {
+        slot->certificate = std::move(certificate);
+    }
+    X509_STORE_CTX_set_error(store, X509_V_OK);
+    return 1;
+}
+
+// A listener with an ALPN list refuses a client that offers no ALPN at all (select_alpn below
+// is only called when it offers some).
+int require_alpn(SSL* ssl, int* alert, void*) {
+    const unsigned char* ext = nullptr;
+    std::size_t len = 0;
+    if (SSL_client_hello_get0_ext(
+                ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &len) != 1) {
+        *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
 
 std::string openssl_errors() {
     std::string out;
@@ -78,6 +124,10 @@ int select_alpn(
 
 } // namespace
 
+void attach_handshake_identity(SSL* ssl, handshake_identity* identity) {
+    SSL_set_ex_data(ssl, identity_index(), identity);
+}
+
 void check_key_file_permissions(const std::string& listener, const std::string& key_file) {
     struct stat st {};
 
@@ -99,10 +149,20 @@ void check_key_file_permissions(const std::string& listener, const std::string& 
     }
 }
 
-tls_context::tls_context(const listener_config& cfg)
+tls_context::tls_context(const listener_config& cfg, registry_authenticator* auth)
     : ctx_(cfg.min_tls == tls_version::tls1_3 ? boost::asio::ssl::context::tlsv13_server
-                                              : boost::asio::ssl::context::tls_server) {
-    require_file(cfg, "ca_file", cfg.ca_file);
+                                              : boost::asio::ssl::context::tls_server)
+    , auth_(cfg.client_auth == client_auth_mode::registry ? auth : nullptr)
+    , listener_(cfg.name) {
+    const bool registry_mode = cfg.client_auth == client_auth_mode::registry;
+    if (registry_mode && auth_ == nullptr) {
+        fail(cfg,
+             "client_auth = \"registry\" needs the identity registry, which this server has not "
+             "got");
+    }
+    if (!registry_mode) {
+        require_file(cfg, "ca_file", cfg.ca_file);
+    }
     require_file(cfg, "cert_file", cfg.cert_file);
     require_file(cfg, "key_file", cfg.key_file);
     check_key_file_permissions(cfg.name, cfg.key_file);
@@ -154,17 +214,27 @@ tls_context::tls_context(const listener_config& cfg)
                      openssl_errors()));
     }
 
-    // Client certificates: required, verified against the CA bundle; the same bundle names the
-    // acceptable CAs in the CertificateRequest so clients with several certificates pick right.
-    if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
-        fail(cfg, fmt::format("cannot load the CA bundle '{}': {}", cfg.ca_file, openssl_errors()));
+    if (registry_mode) {
+        // Client certificates: required, and the registry decides (verify_with_registry). No
+        // CA list in the CertificateRequest: the registered CAs change at run time, and devices
+        // send the certificate they were given whatever the list says.
+        SSL_CTX_set_cert_verify_callback(ctx, verify_with_registry, this);
+    } else {
+        // Client certificates: required, verified against the CA bundle (OpenSSL checks the
+        // clientAuth extended key usage when the leaf has the extension); the same bundle names
+        // the acceptable CAs in the CertificateRequest so clients with several certificates
+        // pick right.
+        if (SSL_CTX_load_verify_locations(ctx, cfg.ca_file.c_str(), nullptr) != 1) {
+            fail(cfg,
+                 fmt::format("cannot load the CA bundle '{}': {}", cfg.ca_file, openssl_errors()));
+        }
+        STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(cfg.ca_file.c_str());
+        if (ca_names == nullptr) {
+            fail(cfg,
+                 fmt::format("no CA certificate found in '{}': {}", cfg.ca_file, openssl_errors()));
+        }
+        SSL_CTX_set_client_CA_list(ctx, ca_names);
     }
-    STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(cfg.ca_file.c_str());
-    if (ca_names == nullptr) {
-        fail(cfg,
-             fmt::format("no CA certificate found in '{}': {}", cfg.ca_file, openssl_errors()));
-    }
-    SSL_CTX_set_client_CA_list(ctx, ca_names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
 
     // Stateful resumption: without a session id context OpenSSL refuses to resume sessions on a
@@ -183,12 +253,13 @@ tls_context::tls_context(const listener_config& cfg)
     SSL_CTX_set_num_tickets(ctx, 1);
 
     if (!alpn_wire_.empty()) {
+        SSL_CTX_set_client_hello_cb(ctx, require_alpn, nullptr);
         SSL_CTX_set_alpn_select_cb(ctx, select_alpn, &alpn_wire_);
     }
 }
 
-tls_context_ptr make_tls_context(const listener_config& cfg) {
-    return std::make_shared<tls_context>(cfg);
+tls_context_ptr make_tls_context(const listener_config& cfg, registry_authenticator* auth) {
+    return std::make_shared<tls_context>(cfg, auth);
 }
 
 } // namespace thinggate::transport

@@ -5,10 +5,13 @@
 // Thread safety: immutable after make_tls_context(); SSL objects made from it on any thread.
 //
 // Policy: TLS 1.2 minimum (1.3 if min_tls = tls1_3); TLS 1.2 suites ECDHE + AES-GCM/ChaCha20 only;
-// groups X25519, P-256, P-384; client certificate required and verified against ca_file; no
-// session tickets and no renegotiation; a server-side session-id cache (TLS 1.3 resumption uses
-// stateful tickets that point into it, never self-contained encrypted ones); ALPN enforced when
-// the listener lists protocols; the private key must not be accessible to group or other.
+// groups X25519, P-256, P-384; client certificate required and verified — against the identity
+// registry (client_auth = registry: registry_authenticator, from OpenSSL's certificate
+// verification callback, so that a refused certificate fails the handshake) or against ca_file;
+// no session tickets and no renegotiation; a server-side session-id cache (TLS 1.3 resumption
+// uses stateful tickets that point into it, never self-contained encrypted ones); ALPN enforced
+// when the listener lists protocols (a client offering none of them, or no ALPN at all, fails
+// the handshake); the private key must not be accessible to group or other.
 
 #include <memory>
 #include <string>
@@ -16,14 +19,31 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "policy/context.hpp"
 #include "transport/listener_config.hpp"
 
 namespace thinggate::transport {
 
+class registry_authenticator;
+
+/// What the registry check of one handshake found; a connection attaches it to its SSL object
+/// (attach_handshake_identity) before the handshake.
+struct handshake_identity {
+    std::string peer; ///< "ip:port" of the client, for log lines (set by the connection)
+    /// The accepted client certificate (id and policy fields); null until then.
+    std::shared_ptr<const policy::certificate_info> certificate;
+};
+
+/// Lets the verification callback of `ssl` store what it found in `identity` (which must
+/// outlive the handshake).
+void attach_handshake_identity(SSL* ssl, handshake_identity* identity);
+
 class tls_context {
 public:
     /// Builds the context; throws std::runtime_error naming the listener and the file at fault.
-    explicit tls_context(const listener_config& cfg);
+    /// `auth` is required for client_auth = registry (and must outlive the context), ignored
+    /// for ca_file.
+    explicit tls_context(const listener_config& cfg, registry_authenticator* auth = nullptr);
     tls_context(const tls_context&) = delete;
     tls_context& operator=(const tls_context&) = delete;
 
@@ -34,15 +54,23 @@ public:
     /// The ALPN list in wire format (length-prefixed); empty when any or none is accepted.
     const std::vector<unsigned char>& alpn_wire() const noexcept { return alpn_wire_; }
 
+    /// The registry check (null for client_auth = ca_file).
+    registry_authenticator* authenticator() const noexcept { return auth_; }
+
+    const std::string& listener_name() const noexcept { return listener_; }
+
 private:
     boost::asio::ssl::context ctx_;
     std::vector<unsigned char> alpn_wire_;
+    registry_authenticator* auth_ = nullptr;
+    std::string listener_;
 };
 
 using tls_context_ptr = std::shared_ptr<tls_context>;
 
 /// Builds a shared context (see tls_context's constructor).
-tls_context_ptr make_tls_context(const listener_config& cfg);
+tls_context_ptr
+make_tls_context(const listener_config& cfg, registry_authenticator* auth = nullptr);
 
 /// Throws std::runtime_error when `key_file` is missing or accessible by group or other.
 void check_key_file_permissions(const std::string& listener, const std::string& key_file);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <boost/json.hpp>
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -95,7 +96,9 @@ struct shared_pki {
         auto ca = auth::issue_credential(
                 request("thinggate test CA", auth::cert_profile::ca), spec, nullptr);
         pki.ca = d / "ca.pem";
+        pki.ca_key = d / "ca.key";
         auth::write_certificate_pem(pki.ca, *ca.cert, false);
+        auth::write_private_key_pem(pki.ca_key, *ca.key, false);
 
         auto server_req = request("localhost", auth::cert_profile::server);
         server_req.dns_sans = {"localhost"};
@@ -280,6 +283,22 @@ command_result run_command(std::vector<std::string> argv, milliseconds timeout) 
     return r;
 }
 
+std::vector<std::string> s_client_command(std::uint16_t tls_port, const cert_files& client) {
+    return {"openssl",
+            "s_client",
+            "-connect",
+            "127.0.0.1:" + std::to_string(tls_port),
+            "-servername",
+            "localhost",
+            "-CAfile",
+            test_pki::shared().ca.string(),
+            "-cert",
+            client.cert.string(),
+            "-key",
+            client.key.string(),
+            "-verify_return_error"};
+}
+
 bool have_program(std::string_view name) {
     const char* path = std::getenv("PATH");
     std::string_view rest = path != nullptr ? path : "/usr/bin:/bin";
@@ -296,7 +315,42 @@ bool have_program(std::string_view name) {
 
 // --- the daemon ------------------------------------------------------------------------------
 
-std::string make_config(const gateway_options& o, const fs::path& data_dir, const test_pki& pki) {
+boost::json::object default_registry(const test_pki& pki) {
+    namespace json = boost::json;
+    json::object reg;
+    reg["format"] = "thinggate-registry";
+    reg["version"] = 1;
+    reg["ca_certificates"] = json::array{json::object{
+            {"pem_file", pki.ca.string()}, {"status", "ACTIVE"}, {"auto_registration", false}}};
+    reg["policies"] = json::array{json::object{
+            {"name", "permissive"},
+            {"document",
+             json::object{
+                     {"Version", "2012-10-17"},
+                     {"Statement",
+                      json::array{json::object{
+                              {"Effect", "Allow"}, {"Action", "iot:*"}, {"Resource", "*"}}}}}}}};
+    json::array things;
+    json::array certificates;
+    for (std::size_t i = 0; i < pki.clients.size(); ++i) {
+        const std::string thing = "thing-" + std::to_string(i + 1);
+        things.push_back(json::object{{"name", thing}});
+        certificates.push_back(json::object{
+                {"pem_file", pki.clients[i].cert.string()},
+                {"status", "ACTIVE"},
+                {"thing", thing},
+                {"policies", json::array{"permissive"}}});
+    }
+    reg["things"] = std::move(things);
+    reg["certificates"] = std::move(certificates);
+    return reg;
+}
+
+std::string make_config(
+        const gateway_options& o,
+        const fs::path& data_dir,
+        const test_pki& pki,
+        const fs::path& registry_file) {
     std::string t;
     t += "log_level = \"" + o.log_level + "\"\n";
     t += "shards = " + std::to_string(o.shards) + "\n";
@@ -311,10 +365,18 @@ std::string make_config(const gateway_options& o, const fs::path& data_dir, cons
     }
     if (o.tls_listener) {
         t += "[[listener]]\nname = \"tls\"\ntype = \"tls\"\naddress = \"127.0.0.1\"\nport = 0\n";
-        t += "ca_file = '" + pki.ca.string() + "'\n";
+        t += "client_auth = \"" + o.client_auth + "\"\n";
+        if (o.client_auth == "ca-file") {
+            t += "ca_file = '" + pki.ca.string() + "'\n";
+        }
         t += "cert_file = '" + pki.server.cert.string() + "'\n";
         t += "key_file = '" + pki.server.key.string() + "'\n";
         t += "min_tls = \"" + o.min_tls + "\"\n";
+        t += o.tls_extra;
+    }
+    if (o.tls_listener && o.client_auth == "registry" && !registry_file.empty()) {
+        // A top-level key: it must come before the first table header.
+        t = "registry_file = '" + registry_file.string() + "'\n" + t;
     }
     return t;
 }
@@ -359,7 +421,11 @@ gateway::gateway(gateway_options options)
     , options_(std::move(options)) {
     const auto& pki = test_pki::shared();
     config_file_ = dir_.path() / "thinggate.toml";
-    write_file(config_file_, make_config(options_, data_dir(), pki));
+    write_file(
+            registry_file(),
+            options_.registry.empty() ? boost::json::serialize(default_registry(pki))
+                                      : options_.registry);
+    write_file(config_file_, make_config(options_, data_dir(), pki, registry_file()));
     launch();
 }
 
@@ -423,6 +489,10 @@ std::string gateway::log() const {
 
 bool gateway::wait_for_log(std::string_view needle, milliseconds timeout) {
     return process_->wait_for_output(needle, timeout);
+}
+
+bool gateway::wait_for_log_count(std::string_view needle, std::size_t count, milliseconds timeout) {
+    return process_->wait_for_output_count(needle, count, timeout);
 }
 
 void gateway::stop() {

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include <sys/types.h>
 
 namespace thinggate::integration {
@@ -64,11 +66,13 @@ struct cert_files {
 };
 
 /// Certificates for the tests, generated once per process with auth/pki (ECDSA P-256):
-/// a CA; a server certificate for DNS:localhost and IP:127.0.0.1; client certificates for the
-/// things "thing-1".."thing-4"; a second, unrelated CA with a client certificate "intruder"; and
-/// a client certificate from the first CA whose validity ended yesterday.
+/// a CA (and its key, for tests that issue more certificates or CRLs); a server certificate for
+/// DNS:localhost and IP:127.0.0.1; client certificates for the things "thing-1".."thing-4"; a
+/// second, unrelated CA with a client certificate "intruder"; and a client certificate from the
+/// first CA whose validity ended yesterday.
 struct test_pki {
     std::filesystem::path ca;
+    std::filesystem::path ca_key;
     cert_files server;
     std::vector<cert_files> clients; ///< thing-1 .. thing-4
     std::filesystem::path other_ca;
@@ -129,8 +133,19 @@ struct command_result {
 /// Runs argv[0] (looked up in PATH) to completion with a deadline; on timeout it is killed.
 command_result run_command(std::vector<std::string> argv, milliseconds timeout = step_timeout);
 
+/// `openssl s_client` to the daemon's TLS listener (SNI localhost, the server verified against
+/// the test CA) presenting `client`; the caller appends options (-tls1_2, -alpn, ...).
+std::vector<std::string> s_client_command(std::uint16_t tls_port, const cert_files& client);
+
 /// True when an executable named `name` is in PATH.
 bool have_program(std::string_view name);
+
+/// The registry the daemon's TLS listener checks client certificates against by default: the
+/// test CA (ACTIVE, auto-registration off); the certificates of thing-1..thing-4 (ACTIVE), each
+/// attached to the thing of that name and to the policy "permissive" (iot:* on *). Sections:
+/// "ca_certificates", "policies", "things", "certificates" (docs/security.md); tests append to
+/// them and pass the serialized text as gateway_options::registry.
+boost::json::object default_registry(const test_pki& pki);
 
 /// What the generated configuration contains besides the two listeners.
 struct gateway_options {
@@ -138,6 +153,14 @@ struct gateway_options {
     bool tcp_listener = true;
     bool tls_listener = true;
     std::string min_tls = "1.2";
+    /// The TLS listener's client_auth: "registry" (with the registry file below) or "ca-file"
+    /// (the test CA as ca_file).
+    std::string client_auth = "registry";
+    /// More lines for the TLS listener ("alpn = [\"x-amzn-mqtt-ca\"]\n").
+    std::string tls_extra;
+    /// The registry file's text (JSON); empty = default_registry(pki). Written to registry.json
+    /// in the gateway's temp dir and named by registry_file (client_auth = "registry" only).
+    std::string registry;
     /// Extra lines for the [limits] table ("max_packet_size = 1048576\n").
     std::string limits;
     std::string log_level = "info";
@@ -170,9 +193,15 @@ public:
 
     const std::filesystem::path& config_file() const noexcept { return config_file_; }
 
+    /// The registry file the daemon applies at start and on SIGHUP (may be rewritten by tests).
+    std::filesystem::path registry_file() const { return dir_.path() / "registry.json"; }
+
     /// The daemon's stderr so far.
     std::string log() const;
     bool wait_for_log(std::string_view needle, milliseconds timeout = step_timeout);
+    /// Waits until the log holds `needle` at least `count` times.
+    bool wait_for_log_count(
+            std::string_view needle, std::size_t count, milliseconds timeout = step_timeout);
 
     /// SIGTERM, wait (deadline), then CHECK: exited with 0, no "ERROR: AddressSanitizer", no
     /// "runtime error:", no "LeakSanitizer". Prints the log when a check fails. Idempotent.
@@ -199,9 +228,13 @@ private:
     bool stopped_ = false;
 };
 
-/// Generates the TOML text the daemon above is started with.
+/// Generates the TOML text the daemon above is started with; `registry_file` is named by it when
+/// the TLS listener uses the registry.
 std::string make_config(
-        const gateway_options& options, const std::filesystem::path& data_dir, const test_pki& pki);
+        const gateway_options& options,
+        const std::filesystem::path& data_dir,
+        const test_pki& pki,
+        const std::filesystem::path& registry_file = {});
 
 /// Reads the port of listener `name` from the daemon's "listening name=<n> ... port=<p>" line.
 std::optional<std::uint16_t> parse_listening_port(std::string_view log, std::string_view name);

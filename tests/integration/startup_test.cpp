@@ -50,3 +50,25 @@ TEST_CASE("a TLS listener whose key file is readable by group and others: non-ze
     CHECK(r.output.find(key.string()) != std::string::npos);
     CHECK_FALSE(has_sanitizer_report(r.output));
 }
+
+TEST_CASE("a registry file with an error: exit 1, naming the file, the entry and the field") {
+    const auto& pki = test_pki::shared();
+    temp_dir dir("thinggate-startup");
+    const auto registry = dir.path() / "registry.json";
+    write_file(
+            registry,
+            R"({"format": "thinggate-registry", "version": 1,
+                "things": [ { "name": "demo-thing", "colour": "red" } ] })");
+    gateway_options o;
+    o.tcp_listener = false;
+    const auto config = dir.path() / "bad-registry.toml";
+    write_file(config, make_config(o, dir.path() / "data", pki, registry));
+
+    auto r = run_command({THINGGATE_BINARY, "--config", config.string()});
+    INFO(r.output);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("registry.json: things[0] (\"demo-thing\"): unknown field \"colour\"") !=
+          std::string::npos);
+    CHECK_FALSE(has_sanitizer_report(r.output));
+}

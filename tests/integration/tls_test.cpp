@@ -108,21 +108,7 @@ TEST_CASE("TLS 1.1 is refused; TLS 1.2 with a client certificate is accepted (op
     }
     gateway d;
     const auto& pki = test_pki::shared();
-    const std::string target = "127.0.0.1:" + std::to_string(d.tls_port());
-    std::vector<std::string> common{
-            "openssl",
-            "s_client",
-            "-connect",
-            target,
-            "-servername",
-            "localhost",
-            "-CAfile",
-            pki.ca.string(),
-            "-cert",
-            pki.client(0).cert.string(),
-            "-key",
-            pki.client(0).key.string(),
-            "-verify_return_error"};
+    const auto common = s_client_command(d.tls_port(), pki.client(0));
 
     auto good = common;
     good.insert(good.end(), {"-tls1_2"});

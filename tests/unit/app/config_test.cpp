@@ -64,6 +64,7 @@ void check_listener_equal(
     CHECK(a.kind == b.kind);
     CHECK(a.address == b.address);
     CHECK(a.port == b.port);
+    CHECK(a.client_auth == b.client_auth);
     CHECK(a.ca_file == b.ca_file);
     CHECK(a.cert_file == b.cert_file);
     CHECK(a.key_file == b.key_file);
@@ -113,7 +114,8 @@ TEST_CASE("default_config: ./var, dev PKI, one mTLS listener on 127.0.0.1:8883")
     CHECK(l.kind == transport::listener_kind::tls);
     CHECK(l.address == "127.0.0.1");
     CHECK(l.port == 8883);
-    CHECK(l.ca_file == "./var/pki/ca.pem");
+    CHECK(l.client_auth == transport::client_auth_mode::registry); // the dev CA is registered
+    CHECK(l.ca_file.empty());
     CHECK(l.cert_file == "./var/pki/server.pem");
     CHECK(l.key_file == "./var/pki/server.key");
     CHECK(l.min_tls == transport::tls_version::tls1_2);
@@ -180,6 +182,7 @@ name = "public-mtls"
 type = "tls"
 address = "::"
 port = 8883
+client_auth = "ca-file"
 ca_file = "/etc/tg/ca.pem"
 cert_file = "/etc/tg/server.pem"
 key_file = "/etc/tg/server.key"
@@ -238,6 +241,7 @@ port = 1884
     tls.kind = transport::listener_kind::tls;
     tls.address = "::";
     tls.port = 8883;
+    tls.client_auth = transport::client_auth_mode::ca_file;
     tls.ca_file = "/etc/tg/ca.pem";
     tls.cert_file = "/etc/tg/server.pem";
     tls.key_file = "/etc/tg/server.key";
@@ -273,7 +277,7 @@ compat = "aws-iot"
     CHECK(cfg.data_dir == std::filesystem::path("/data"));
     CHECK(cfg.broker.compat == broker::compat_profile::aws_iot);
     REQUIRE(cfg.listeners.size() == 1);
-    CHECK(cfg.listeners[0].ca_file == "/data/pki/ca.pem");
+    CHECK(cfg.listeners[0].cert_file == "/data/pki/server.pem");
 }
 
 TEST_CASE("listener defaults: type tls, 127.0.0.1, port 8883 (tls) or 1883 (tcp), dev PKI files") {
@@ -291,7 +295,8 @@ type = "tcp"
     CHECK(cfg.listeners[0].kind == transport::listener_kind::tls);
     CHECK(cfg.listeners[0].address == "127.0.0.1");
     CHECK(cfg.listeners[0].port == 8883);
-    CHECK(cfg.listeners[0].ca_file == "/d/pki/ca.pem");
+    CHECK(cfg.listeners[0].client_auth == transport::client_auth_mode::registry);
+    CHECK(cfg.listeners[0].ca_file.empty());
     CHECK(cfg.listeners[0].cert_file == "/d/pki/server.pem");
     CHECK(cfg.listeners[0].key_file == "/d/pki/server.key");
     CHECK(cfg.listeners[1].kind == transport::listener_kind::tcp);
@@ -342,11 +347,13 @@ data_dir = "state"
 [[listener]]
 name = "own"
 port = 8884
+client_auth = "ca-file"
 ca_file = "certs/ca.pem"
 cert_file = "../shared/server.pem"
 key_file = "/abs/server.key"
 [[listener]]
 name = "dev"
+client_auth = "ca-file"
 )",
             "rel.toml",
             "/etc/thinggate");
@@ -367,10 +374,14 @@ TEST_CASE("without a base directory relative paths stay relative") {
 
 TEST_CASE("load_config resolves against the file's directory and names the file in errors") {
     temp_dir dir;
-    dir.write("tg.toml", "data_dir = \"var\"\n[[listener]]\nname = \"x\"\nca_file = \"ca.pem\"\n");
+    dir.write(
+            "tg.toml",
+            "data_dir = \"var\"\nregistry_file = \"reg.json\"\n[[listener]]\nname = \"x\"\n"
+            "client_auth = \"ca-file\"\nca_file = \"ca.pem\"\n");
     const config cfg = app::load_config(dir.path / "tg.toml");
     CHECK(cfg.data_dir == dir.path / "var");
     CHECK(cfg.listeners.at(0).ca_file == (dir.path / "ca.pem").string());
+    CHECK(cfg.registry_file == dir.path / "reg.json");
 
     dir.write("bad.toml", "\n\nshards = -1\n");
     const std::filesystem::path bad = dir.path / "bad.toml";
@@ -646,7 +657,8 @@ TEST_CASE("rejects: TLS-only keys on a tcp listener and allow_public on a tls li
 }
 
 TEST_CASE("rejects: a TLS listener without files when the dev PKI is off") {
-    const std::string msg = error_of("[dev]\npki = false\n\n[[listener]]\nname = \"m\"\n");
+    const std::string msg = error_of(
+            "[dev]\npki = false\n\n[[listener]]\nname = \"m\"\nclient_auth = \"ca-file\"\n");
     CHECK(contains(msg, "thinggate.toml:4:1: [[listener]][0].ca_file: missing"));
     CHECK(contains(msg, "thinggate.toml:4:1: [[listener]][0].cert_file: missing"));
     CHECK(contains(msg, "thinggate.toml:4:1: [[listener]][0].key_file: missing"));
@@ -661,12 +673,79 @@ TEST_CASE("rejects: a TLS listener without files when the dev PKI is off") {
 pki = false
 [[listener]]
 name = "m"
+client_auth = "ca-file"
 ca_file = "/c"
 cert_file = "/s"
 key_file = "/k"
 )",
             "ok.toml");
     CHECK(cfg.listeners.at(0).key_file == "/k");
+    // With the registry (the default) the CA file is not needed.
+    const config reg = parse_config(
+            "[dev]\npki = false\n[[listener]]\nname = \"m\"\ncert_file = \"/s\"\n"
+            "key_file = \"/k\"\n",
+            "reg.toml");
+    CHECK(reg.listeners.at(0).client_auth == transport::client_auth_mode::registry);
+}
+
+TEST_CASE("client_auth: \"registry\" (default) or \"ca-file\"; ca_file only with ca-file") {
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"m\"\nca_file = \"/c\"\n"),
+            "thinggate.toml:3:1: [[listener]][0].ca_file: only applies with client_auth = "
+            "\"ca-file\""));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"m\"\nclient_auth = \"none\"\n"),
+            "thinggate.toml:3:1: [[listener]][0].client_auth: must be one of \"registry\", "
+            "\"ca-file\", got \"none\""));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"m\"\ntype = \"tcp\"\nclient_auth = \"registry\"\n"),
+            "[[listener]][0].client_auth: only applies to a listener with type = \"tls\""));
+    // ca-file with the dev PKI on: the dev CA is the default bundle.
+    const config cfg = parse_config(
+            "data_dir = \"/d\"\n[[listener]]\nname = \"m\"\nclient_auth = \"ca-file\"\n", "c.toml");
+    CHECK(cfg.listeners.at(0).client_auth == transport::client_auth_mode::ca_file);
+    CHECK(cfg.listeners.at(0).ca_file == "/d/pki/ca.pem");
+}
+
+TEST_CASE("identity keys: registry_file, region, account, allow_wildcard_client_ids") {
+    {
+        const config cfg = parse_config("", "d.toml");
+        CHECK(cfg.registry_file.empty());
+        CHECK(cfg.broker.names.region == "local");
+        CHECK(cfg.broker.names.account == "000000000000");
+        CHECK(cfg.broker.refuse_wildcard_client_ids);
+    }
+    {
+        const config cfg = parse_config(
+                "registry_file = \"reg/registry.json\"\n[server]\nregion = \"eu-west-1\"\n"
+                "account = \"123456789012\"\nallow_wildcard_client_ids = true\n",
+                "i.toml",
+                "/etc/tg");
+        CHECK(cfg.registry_file == std::filesystem::path("/etc/tg/reg/registry.json"));
+        CHECK(cfg.broker.names.region == "eu-west-1");
+        CHECK(cfg.broker.names.account == "123456789012");
+        CHECK_FALSE(cfg.broker.refuse_wildcard_client_ids);
+    }
+    CHECK(contains(
+            error_of("account = 123456789012\n"),
+            "thinggate.toml:1:1: account: expected a string of 12 digits (\"000000000000\"), got "
+            "an integer"));
+    CHECK(contains(
+            error_of("account = \"12345\"\n"),
+            "thinggate.toml:1:1: account: must be exactly 12 digits, got \"12345\""));
+    CHECK(contains(
+            error_of("region = \"eu:west\"\n"),
+            "thinggate.toml:1:1: region: must be 1 to 64 characters from a-z 0-9 -"));
+    CHECK(contains(error_of("region = \"\"\n"), "region: must be 1 to 64 characters"));
+    CHECK(contains(
+            error_of("registry_file = \"\"\n"),
+            "thinggate.toml:1:1: registry_file: must not be empty"));
+    CHECK(contains(
+            error_of("allow_wildcard_client_ids = \"yes\"\n"),
+            "allow_wildcard_client_ids: expected a boolean"));
+    CHECK(contains(
+            error_of("account = \"000000000001\"\n[server]\naccount = \"000000000002\"\n"),
+            "[server].account: also set at the top level"));
 }
 
 TEST_CASE("rejects: cert_file without key_file") {

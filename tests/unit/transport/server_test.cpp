@@ -38,6 +38,7 @@ listener_config tls_listener(const t::test_pki& pki, std::string name = "l") {
     cfg.kind = listener_kind::tls;
     cfg.address = "127.0.0.1";
     cfg.port = 0;
+    cfg.client_auth = thinggate::transport::client_auth_mode::ca_file;
     cfg.ca_file = pki.ca_file();
     cfg.cert_file = pki.server_cert_file();
     cfg.key_file = pki.server_key_file();
@@ -309,7 +310,7 @@ TEST_CASE("server: TLS 1.1 is refused, TLS 1.2 and 1.3 are accepted") {
     }
 }
 
-TEST_CASE("server: ALPN — an accepted protocol is selected, a foreign one is refused") {
+TEST_CASE("server: ALPN — an accepted protocol is selected; a foreign one, or none, is refused") {
     t::test_pki pki;
     auto cfg = tls_listener(pki);
     cfg.alpn = {"mqtt", "x-amzn-mqtt-ca"};
@@ -329,7 +330,13 @@ TEST_CASE("server: ALPN — an accepted protocol is selected, a foreign one is r
         CHECK(refused(c));
     }
     {
+        // A listener with an ALPN list is for clients that speak it (AWS's port 443).
         t::tls_client c(s.port(), good_client(pki)); // no ALPN offered
+        CHECK(refused(c));
+    }
+    {
+        t::echo_server any({tls_listener(pki, "any")}); // no list: ALPN is optional
+        t::tls_client c(any.port("any"), good_client(pki));
         REQUIRE_MESSAGE(c.connect(), c.error);
         CHECK(c.alpn().empty());
         CHECK(c.echo("no alpn"));

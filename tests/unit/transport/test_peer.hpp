@@ -219,6 +219,7 @@ struct client_options {
     int min_version = 0; ///< e.g. TLS1_2_VERSION; 0 = library default
     int max_version = 0;
     std::vector<std::string> alpn;
+    std::string sni; ///< TLS server name to send; empty: none
     bool legacy = false; ///< security level 0, so that the client can even try TLS 1.1
     SSL_SESSION* resume = nullptr;
 };
@@ -334,6 +335,9 @@ private:
                 }
                 SSL_set_alpn_protos(
                         s.native_handle(), wire.data(), static_cast<unsigned int>(wire.size()));
+            }
+            if (!opts_.sni.empty()) {
+                SSL_set_tlsext_host_name(s.native_handle(), opts_.sni.c_str());
             }
             if (opts_.resume) {
                 SSL_set_session(s.native_handle(), opts_.resume);

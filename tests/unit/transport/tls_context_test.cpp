@@ -23,6 +23,7 @@ listener_config config_for(const t::test_pki& pki) {
     listener_config cfg;
     cfg.name = "mtls";
     cfg.kind = listener_kind::tls;
+    cfg.client_auth = thinggate::transport::client_auth_mode::ca_file;
     cfg.ca_file = pki.ca_file();
     cfg.cert_file = pki.server_cert_file();
     cfg.key_file = pki.server_key_file();
