@@ -554,6 +554,7 @@ void read_limits(table_reader& r, broker::limits& lim) {
     r.integer("max_total_queued_messages", 0, i64_max, lim.max_total_queued_messages);
     r.integer("max_total_queued_bytes", 0, i64_max, lim.max_total_queued_bytes);
     r.choice("queue_overflow", overflow_names, lim.overflow);
+    r.integer("max_ack_delay_ms", 0, 600'000, lim.max_ack_delay_ms);
     r.integer("max_subscriptions", 0, u32_max, lim.max_subscriptions);
     r.integer("max_filters_per_subscribe", 0, u32_max, lim.max_filters_per_subscribe);
     r.integer("max_topic_length", 1, u16_max, lim.max_topic_length);

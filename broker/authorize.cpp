@@ -111,9 +111,9 @@ void client_machine::deny_publish(const mqtt::publish& p) {
     const bool aws = b_.opts.compat == compat_profile::aws_iot;
     if (v5()) {
         if (p.qos == mqtt::qos::at_least_once) {
-            send(mqtt::puback{p.packet_id, mqtt::reason_code::not_authorized, {}});
+            send_ack(mqtt::puback{p.packet_id, mqtt::reason_code::not_authorized, {}}, false);
         } else if (p.qos == mqtt::qos::exactly_once) {
-            send(mqtt::pubrec{p.packet_id, mqtt::reason_code::not_authorized, {}});
+            send_ack(mqtt::pubrec{p.packet_id, mqtt::reason_code::not_authorized, {}}, false);
         } else if (aws) {
             fail(mqtt::reason_code::not_authorized); // aws-iot: a denied QoS 0 ends the connection
         }
@@ -125,10 +125,10 @@ void client_machine::deny_publish(const mqtt::publish& p) {
     }
     // mqtt profile, 3.1.1: acknowledged and dropped (3.1.1 has no way to say no).
     if (p.qos == mqtt::qos::at_least_once) {
-        send(mqtt::puback{p.packet_id, mqtt::reason_code::success, {}});
+        send_ack(mqtt::puback{p.packet_id, mqtt::reason_code::success, {}}, false);
     } else if (p.qos == mqtt::qos::exactly_once) {
         session_->incoming_qos2.insert(p.packet_id); // so that its PUBREL completes
-        send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}});
+        send_ack(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}}, false);
     }
 }
 

@@ -272,6 +272,9 @@ route_result broker::impl::route(const message_ptr& m) {
             targets.push_back(route_target{s, q, retain, {}});
         }
         auto& t = targets[it->second];
+        if (q != mqtt::qos::at_most_once && s->congested.load(std::memory_order_relaxed)) {
+            result.congested = true;
+        }
         // Overlapping subscriptions: one delivery, the highest QoS, every identifier [MQTT-3.3.4-2..5].
         if (q > t.qos) {
             t.qos = q;
@@ -484,6 +487,48 @@ void broker::impl::enqueue(session& s, queued_delivery d) {
     total_queued_messages.fetch_add(1, std::memory_order_relaxed);
     total_queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
     s.queue.push_back(std::move(d));
+    update_congestion(s);
+}
+
+void broker::impl::update_congestion(session& s) {
+    const auto& lim = opts.lim;
+    if (lim.max_ack_delay_ms == 0) {
+        return;
+    }
+    const auto count = s.queued_count.load(std::memory_order_relaxed);
+    const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
+    const bool high = s.client != nullptr &&
+                      ((lim.max_queued_messages != 0 && count >= std::max<std::uint64_t>(lim.max_queued_messages / 4, 1)) ||
+                       (lim.max_queued_bytes != 0 && bytes >= lim.max_queued_bytes / 4));
+    const bool low = s.client == nullptr ||
+                     ((lim.max_queued_messages == 0 || count <= lim.max_queued_messages / 8) &&
+                      (lim.max_queued_bytes == 0 || bytes <= lim.max_queued_bytes / 8));
+    if (high && !s.congested.load(std::memory_order_relaxed)) {
+        s.congested.store(true, std::memory_order_relaxed);
+    } else if (low && s.congested.load(std::memory_order_relaxed)) {
+        s.congested.store(false, std::memory_order_relaxed);
+        release_congestion();
+    }
+}
+
+void broker::impl::wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c) {
+    std::lock_guard lock(congestion_mutex);
+    congestion_waiters.emplace_back(shard, std::move(c));
+}
+
+void broker::impl::release_congestion() {
+    std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>> waiters;
+    {
+        std::lock_guard lock(congestion_mutex);
+        waiters.swap(congestion_waiters);
+    }
+    for (auto& [shard, w] : waiters) {
+        rt.post(shard, [w = std::move(w)] {
+            if (auto c = w.lock()) {
+                (*c)->release_withheld();
+            }
+        });
+    }
 }
 
 queued_delivery broker::impl::pop_queued(session& s) {
@@ -496,6 +541,7 @@ queued_delivery broker::impl::pop_queued(session& s) {
     total_queued_messages.fetch_sub(1, std::memory_order_relaxed);
     total_queued_bytes.fetch_sub(std::min<std::uint64_t>(bytes, total_queued_bytes.load(std::memory_order_relaxed)),
                                  std::memory_order_relaxed);
+    update_congestion(s);
     return d;
 }
 

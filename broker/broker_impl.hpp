@@ -42,6 +42,7 @@ struct route_target {
 struct route_result {
     bool stored = false;  ///< something was written to the shard's batch (ack after its commit)
     bool refused = false; ///< queue_overflow::refuse hit: nothing was delivered (0x97)
+    bool congested = false; ///< a QoS 1/2 target's queue is over its high-water mark
 };
 
 using commit_callback = std::function<void(boost::system::error_code)>;
@@ -85,6 +86,10 @@ struct broker::impl {
     std::atomic<std::uint64_t> denied{0}; ///< requests refused by policy (deliveries skipped included)
     std::atomic<std::uint64_t> event_version{0};
     std::uint64_t registry_listener = 0;
+
+    /// Publishers whose acknowledgements wait for congested queues to drain (any shard).
+    std::mutex congestion_mutex;
+    std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>> congestion_waiters;
     std::atomic<bool> shutting_down{false};
 
     std::mutex sessions_mutex;
@@ -138,6 +143,11 @@ struct broker::impl {
     void publish_will(const mqtt::will_message& w, std::uint64_t origin);
     /// Removes the front of s.queue (bookkeeping and its record).
     queued_delivery pop_queued(session& s);
+    /// Sets or clears s.congested from its queue (high water: a quarter of the limits; low: an
+    /// eighth); clearing wakes the waiting publishers.
+    void update_congestion(session& s);
+    void wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c);
+    void release_congestion();
     /// Arms the will-delay and expiry timers of an offline session (times from now).
     void arm_offline_timers(const session_ptr& s, std::chrono::milliseconds expiry_left,
                             std::optional<std::chrono::milliseconds> will_left);

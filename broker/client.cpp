@@ -391,9 +391,9 @@ void client_machine::on_publish(mqtt::publish& p) {
     }
     const auto ack_reason_for = [&](mqtt::reason_code rc) {
         if (p.qos == mqtt::qos::at_least_once) {
-            send(mqtt::puback{p.packet_id, rc, {}});
+            send_ack(mqtt::puback{p.packet_id, rc, {}}, false);
         } else if (p.qos == mqtt::qos::exactly_once) {
-            send(mqtt::pubrec{p.packet_id, rc, {}});
+            send_ack(mqtt::pubrec{p.packet_id, rc, {}}, false);
         }
     };
     if (!topic_within_limits(p.topic) || p.topic.starts_with("$share/")) {
@@ -418,7 +418,7 @@ void client_machine::on_publish(mqtt::publish& p) {
     if (p.qos == mqtt::qos::exactly_once) {
         auto& incoming = session_->incoming_qos2;
         if (incoming.contains(p.packet_id)) {
-            send(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}}); // duplicate: not routed again
+            send_ack(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}}, false); // duplicate: not routed again
             return;
         }
         if (incoming.size() >= lim.receive_maximum) {
@@ -465,19 +465,24 @@ void client_machine::on_publish(mqtt::publish& p) {
             stored = true;
         }
     }
+    if (stored) {
+        // Durable targets have their own backpressure (the commit backlog); acknowledgements
+        // held back for congestion go first, so the order stays.
+        release_withheld();
+    }
     if (qos == mqtt::qos::at_least_once) {
         mqtt::puback ack{p.packet_id, mqtt::reason_code::success, {}};
-        if (stored || !held_.empty()) {
+        if (stored || (!held_.empty() && withheld_.empty())) {
             send_after_commit(ack, held_kind::puback, p.packet_id);
         } else {
-            send(ack);
+            send_ack(ack, routed.congested);
         }
     } else if (qos == mqtt::qos::exactly_once) {
         mqtt::pubrec ack{p.packet_id, mqtt::reason_code::success, {}};
-        if (stored || !held_.empty()) {
+        if (stored || (!held_.empty() && withheld_.empty())) {
             send_after_commit(ack, held_kind::pubrec, p.packet_id);
         } else {
-            send(ack);
+            send_ack(ack, routed.congested);
         }
     }
     if (b_.over_backlog_here()) {
@@ -960,6 +965,42 @@ void client_machine::send(const mqtt::packet& p) {
     push_frame(std::move(f));
 }
 
+void client_machine::send_ack(const mqtt::packet& p, bool congested) {
+    if (withheld_.empty() && (!congested || b_.opts.lim.max_ack_delay_ms == 0)) {
+        send(p);
+        return;
+    }
+    out_frame f;
+    mqtt::encode(p, version_, f.head);
+    out_bytes_ += f.size();
+    withheld_.push_back(std::move(f));
+    if (withheld_.size() > 1) {
+        return;
+    }
+    // The first one held back: wait for a queue to drain, at most max_ack_delay_ms.
+    b_.wait_congestion(shard_, alive_);
+    const auto round = ++withheld_round_;
+    std::weak_ptr<client_machine*> alive = alive_;
+    b_.rt.post_after(shard_, std::chrono::milliseconds(b_.opts.lim.max_ack_delay_ms), [alive, round] {
+        if (auto self = alive.lock(); self && (*self)->withheld_round_ == round) {
+            (*self)->release_withheld();
+        }
+    });
+}
+
+void client_machine::release_withheld() {
+    if (withheld_.empty()) {
+        return;
+    }
+    ++withheld_round_; // the pending timer is stale now
+    auto frames = std::move(withheld_);
+    withheld_.clear();
+    for (auto& f : frames) {
+        out_bytes_ -= std::min(out_bytes_, f.size());
+        push_frame(std::move(f)); // behind frames held for a commit, if any
+    }
+}
+
 void client_machine::push_frame(out_frame&& f) {
     out_bytes_ += f.size();
     if (!held_.empty()) {
@@ -1157,6 +1198,7 @@ void client_machine::detach(bool publish_will) {
     if (s->client == this) {
         s->client = nullptr;
         s->online.store(false);
+        b_.update_congestion(*s); // an offline session is not a slow consumer
         if (publish_will && will_) {
             const std::uint32_t delay = v5() ? will_->props.will_delay_interval.value_or(0) : 0;
             if (delay == 0 || s->expiry_interval == 0) {

@@ -49,6 +49,8 @@ public:
     void set_claim(std::uint64_t c) noexcept { claim_ = c; }
     /// The shard's commit backlog fell: read again.
     void resume_after_backlog();
+    /// Sends the acknowledgements held back for congested subscribers (in order).
+    void release_withheld();
     /// The registry changed (on this shard): revoked -> disconnect; policies -> recompile.
     void on_registry_change(const auth::registry_change& c);
 
@@ -95,6 +97,9 @@ private:
     /// after it wait behind it, so the output keeps its order.
     void send_after_commit(const mqtt::packet& p, held_kind kind, std::uint16_t packet_id = 0);
     void push_frame(out_frame&& f);
+    /// A PUBACK/PUBREC that needs no commit: held back while earlier ones are (congestion) or
+    /// when `congested`, else sent.
+    void send_ack(const mqtt::packet& p, bool congested);
     /// Registers for the completion of the shard's open batch (once per batch); its ticket.
     std::uint64_t register_commit_wait();
     void on_commit_done(std::uint64_t ticket, boost::system::error_code ec);
@@ -169,6 +174,8 @@ private:
     std::uint64_t committed_ticket_ = 0; ///< highest shard batch known committed
     std::uint64_t registered_ticket_ = 0; ///< batch whose completion will call on_commit_done
     bool held_barrier_ = false; ///< the PUBLISH being sent waits for the open batch (QoS 2, stored)
+    std::deque<out_frame> withheld_; ///< acknowledgements held back for congested subscribers
+    std::uint64_t withheld_round_ = 0; ///< tells a stale max_ack_delay timer from the current one
     std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
     std::string scratch_;
     mqtt::publish out_head_; ///< reused head of outgoing PUBLISH packets

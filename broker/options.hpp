@@ -42,6 +42,11 @@ struct limits {
     std::uint64_t max_total_queued_messages = 0;      ///< over all sessions (0 = unlimited)
     std::uint64_t max_total_queued_bytes = 0;         ///< over all sessions (0 = unlimited)
     queue_overflow overflow = queue_overflow::drop_new;
+    /// Backpressure on publishers: while a connected subscriber's queue is over a quarter of its
+    /// limits, the PUBACK/PUBREC of a QoS 1/2 PUBLISH routed to it is held back (until the queue is
+    /// down to an eighth, at most this long), so the publisher's own Receive Maximum slows it
+    /// instead of the queue overflowing. 0 = off.
+    std::uint32_t max_ack_delay_ms = 5000;
     std::uint32_t max_subscriptions = 10'000;         ///< per session (0 = unlimited)
     std::uint32_t max_filters_per_subscribe = 0;      ///< 0 = unlimited (aws-iot: 8)
     std::uint32_t max_topic_length = 65535;           ///< bytes, names and filters

@@ -73,6 +73,9 @@ public:
     /// shard that owns the session changes them).
     std::atomic<std::uint32_t> queued_count{0};
     std::atomic<std::uint64_t> queued_bytes{0};
+    /// Connected and its queue over the high-water mark: publishers routing QoS 1/2 to it have
+    /// their acknowledgements held back (options limits::max_ack_delay_ms).
+    std::atomic<bool> congested{false};
 
     // --- shard-owned state ---
     client_machine* client = nullptr; ///< attached connection (same shard), or nullptr

@@ -875,3 +875,87 @@ TEST_CASE("min_connect_interval_ms: a CONNECT with the same client id too soon g
     peer other(f.b, f.rt, 0);
     other.connect("other-id"); // other ids are not affected
 }
+
+namespace {
+
+/// A v5 CONNECT with a Receive Maximum (the subscriber's window).
+mqtt::connect connect_with_window(std::string id, std::uint16_t window) {
+    mqtt::connect c;
+    c.client_id = std::move(id);
+    c.clean_start = true;
+    c.keep_alive = 60;
+    c.props.receive_maximum = window;
+    return c;
+}
+
+std::vector<std::uint16_t> puback_ids(const std::vector<mqtt::packet>& got) {
+    std::vector<std::uint16_t> ids;
+    for (const auto& p : got) {
+        if (const auto* a = std::get_if<mqtt::puback>(&p)) {
+            ids.push_back(a->packet_id);
+        }
+    }
+    return ids;
+}
+
+} // namespace
+
+TEST_CASE("backpressure: while a connected subscriber's queue is over a quarter of its limit, PUBACKs wait; "
+          "released in order when it drains, nothing dropped") {
+    broker::options o;
+    o.lim.max_queued_messages = 8; // high water 2, low water 1
+    fixture f(o);
+    peer sub(f.b, f.rt, 0);
+    sub.send(connect_with_window("sub", 1));
+    sub.first<mqtt::connack>();
+    sub.subscribe("t", qos::at_least_once);
+    peer pub(f.b, f.rt, 1);
+    pub.connect("pub");
+    for (int i = 1; i <= 5; ++i) {
+        pub.publish("t", std::to_string(i), qos::at_least_once, false, static_cast<std::uint16_t>(i));
+    }
+    // 1 in flight, 2 and 3 queued (the queue reaches its high-water mark with 3): 4 and 5 wait.
+    CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{1, 2, 3});
+    std::vector<std::string> delivered;
+    for (int round = 0; round < 5; ++round) {
+        auto got = publishes(sub.received());
+        REQUIRE(got.size() == 1); // window 1
+        delivered.push_back(got[0].payload);
+        sub.send(mqtt::puback{got[0].packet_id, reason_code::success, {}});
+        // Queued after each acknowledgement: 3, 2, 1 ... the held acknowledgements go out when the
+        // queue is down to its low-water mark (1), not before.
+        const auto acks = puback_ids(pub.received());
+        if (round < 2) {
+            CHECK(acks.empty());
+        } else if (round == 2) {
+            CHECK(acks == std::vector<std::uint16_t>{4, 5});
+        }
+    }
+    CHECK(delivered == std::vector<std::string>{"1", "2", "3", "4", "5"});
+    CHECK(f.b.stats().dropped == 0);
+}
+
+TEST_CASE("backpressure: a subscriber that stops acknowledging holds PUBACKs at most max_ack_delay_ms") {
+    broker::options o;
+    o.lim.max_queued_messages = 8;
+    o.lim.max_ack_delay_ms = 2000;
+    fixture f(o);
+    peer sub(f.b, f.rt, 0);
+    sub.send(connect_with_window("sub", 1));
+    sub.first<mqtt::connack>();
+    sub.subscribe("t", qos::at_least_once);
+    peer pub(f.b, f.rt, 1);
+    pub.connect("pub");
+    for (int i = 1; i <= 4; ++i) {
+        pub.publish("t", std::to_string(i), qos::at_least_once, false, static_cast<std::uint16_t>(i));
+    }
+    CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{1, 2, 3});
+    f.rt.advance(std::chrono::milliseconds(1999));
+    CHECK(pub.received().empty());
+    f.rt.advance(std::chrono::milliseconds(1));
+    CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{4});
+    // An offline session is not a slow consumer: its queue follows the overflow rule instead.
+    sub.drop();
+    pub.publish("t", "5", qos::at_least_once, false, 5);
+    CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{5});
+}
