@@ -888,6 +888,14 @@ mqtt::connect connect_with_window(std::string id, std::uint16_t window) {
     return c;
 }
 
+/// `sub` connects with a window of 1 and subscribes to "t" at QoS 1; `pub` connects.
+void slow_subscriber_and_publisher(peer& sub, peer& pub) {
+    sub.send(connect_with_window("sub", 1));
+    sub.first<mqtt::connack>();
+    sub.subscribe("t", qos::at_least_once);
+    pub.connect("pub");
+}
+
 std::vector<std::uint16_t> puback_ids(const std::vector<mqtt::packet>& got) {
     std::vector<std::uint16_t> ids;
     for (const auto& p : got) {
@@ -906,11 +914,8 @@ TEST_CASE("backpressure: while a connected subscriber's queue is over a quarter 
     o.lim.max_queued_messages = 8; // high water 2, low water 1
     fixture f(o);
     peer sub(f.b, f.rt, 0);
-    sub.send(connect_with_window("sub", 1));
-    sub.first<mqtt::connack>();
-    sub.subscribe("t", qos::at_least_once);
     peer pub(f.b, f.rt, 1);
-    pub.connect("pub");
+    slow_subscriber_and_publisher(sub, pub);
     for (int i = 1; i <= 5; ++i) {
         pub.publish("t", std::to_string(i), qos::at_least_once, false, static_cast<std::uint16_t>(i));
     }
@@ -941,11 +946,8 @@ TEST_CASE("backpressure: a subscriber that stops acknowledging holds PUBACKs at 
     o.lim.max_ack_delay_ms = 2000;
     fixture f(o);
     peer sub(f.b, f.rt, 0);
-    sub.send(connect_with_window("sub", 1));
-    sub.first<mqtt::connack>();
-    sub.subscribe("t", qos::at_least_once);
     peer pub(f.b, f.rt, 1);
-    pub.connect("pub");
+    slow_subscriber_and_publisher(sub, pub);
     for (int i = 1; i <= 4; ++i) {
         pub.publish("t", std::to_string(i), qos::at_least_once, false, static_cast<std::uint16_t>(i));
     }
