@@ -39,7 +39,10 @@ std::string dev_policy_document() {
       "Sid": "ConnectAsThing",
       "Effect": "Allow",
       "Action": "iot:Connect",
-      "Resource": "arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"
+      "Resource": [
+        "arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}",
+        "arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}-*"
+      ]
     },
     {
       "Sid": "PublishReceiveOwnTopics",
@@ -113,7 +116,7 @@ ensure_dev_registry(registry& reg, const dev_pki& pki, std::string_view thing_na
             if (auto r = txn.attach_policy_to_certificate(out.policy, out.certificate_id); !r) {
                 return r.error();
             }
-            if (auto r = txn.attach_thing_principal(out.thing, out.certificate_id, false); !r) {
+            if (auto r = txn.attach_thing_principal(out.thing, out.certificate_id, true); !r) {
                 return r.error();
             }
             out.changed = true;

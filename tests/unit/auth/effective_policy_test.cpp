@@ -284,7 +284,12 @@ TEST_CASE("dev registry: the dev PKI's CA, device, thing and policy; idempotent;
         CHECK(conn.policies.evaluate(
                       action::retain_publish, pol::topic_arn(names, "things/demo-thing/x")) ==
               decision::implicit_deny);
-        // Another client id with the same certificate binds no thing: nothing is allowed.
+        // The certificate is attached exclusively: a second connection of the demo device may
+        // use "<thing>-<suffix>" (the README's subscriber), any other client id is refused.
+        ctx.client_id = "demo-thing-sub";
+        CHECK(resolve_connection(*snap, ctx)
+                      .policies.evaluate(action::connect, pol::client_arn(names, "demo-thing-sub")) ==
+              decision::allowed);
         ctx.client_id = "intruder";
         CHECK(resolve_connection(*snap, ctx)
                       .policies.evaluate(action::connect, pol::client_arn(names, "intruder")) ==
