@@ -96,6 +96,15 @@ std::unique_ptr<persist::store> open_store(const app::config& cfg) {
     }
     persist::rocksdb_options o;
     o.dir = cfg.data_dir / "db";
+    {
+        // A new database dir is created owner-only (sessions, messages and the registry live
+        // there); an existing one is left as the operator set it.
+        std::error_code ec;
+        if (std::filesystem::create_directory(o.dir, ec)) {
+            std::filesystem::permissions(o.dir, std::filesystem::perms::owner_all,
+                                         std::filesystem::perm_options::replace, ec);
+        }
+    }
     o.min_free_bytes = cfg.min_free_disk_bytes;
     auto opened = persist::rocksdb_store::open(o);
     if (!opened) {
