@@ -272,9 +272,6 @@ route_result broker::impl::route(const message_ptr& m) {
             targets.push_back(route_target{s, q, retain, {}});
         }
         auto& t = targets[it->second];
-        if (q != mqtt::qos::at_most_once && s->congested.load(std::memory_order_relaxed)) {
-            result.congested = true;
-        }
         // Overlapping subscriptions: one delivery, the highest QoS, every identifier [MQTT-3.3.4-2..5].
         if (q > t.qos) {
             t.qos = q;
@@ -345,6 +342,18 @@ route_result broker::impl::route(const message_ptr& m) {
     if (targets.empty()) {
         return result;
     }
+    for (const auto& t : targets) {
+        if (t.qos == mqtt::qos::at_most_once) {
+            continue;
+        }
+        const auto in_transit = t.s->in_transit.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (t.s->congested.load(std::memory_order_relaxed) ||
+            (t.s->online.load(std::memory_order_relaxed) && over_high_water(*t.s, in_transit))) {
+            // Set here too: the session's shard clears it (and wakes the publishers) as it drains.
+            t.s->congested.store(true, std::memory_order_relaxed);
+            result.congested = true;
+        }
+    }
     if (store != nullptr && !qos0) {
         // Store, then forward: a QoS 1/2 delivery to a durable session is written as a queued
         // record in this shard's batch and forwarded when that commits, so one commit holds the
@@ -379,6 +388,10 @@ route_result broker::impl::route(const message_ptr& m) {
             after_commit([this, m, list = std::move(stored)](boost::system::error_code ec) mutable {
                 if (ec) {
                     dropped += list.size(); // the publisher hears 0x97
+                    for (auto& t : list) {
+                        t.s->in_transit.fetch_sub(1, std::memory_order_relaxed);
+                        rt.post(t.s->shard.load(), [this, s = t.s] { update_congestion(*s); });
+                    }
                     return;
                 }
                 post_deliveries(m, list);
@@ -430,6 +443,15 @@ void broker::impl::deliver(route_target t, const message_ptr& m) {
         rt.post(home, [this, t = std::move(t), m]() mutable { deliver(std::move(t), m); });
         return;
     }
+    if (t.qos != mqtt::qos::at_most_once) {
+        s.in_transit.fetch_sub(1, std::memory_order_relaxed);
+    }
+    const session_ptr keep = t.s; // t moves on; the session must outlive update_congestion
+    deliver_here(s, std::move(t), m);
+    update_congestion(*keep);
+}
+
+void broker::impl::deliver_here(session& s, route_target t, const message_ptr& m) {
     if (s.ended) {
         return; // its records went with it (or are orphans the next start-up removes)
     }
@@ -490,16 +512,25 @@ void broker::impl::enqueue(session& s, queued_delivery d) {
     update_congestion(s);
 }
 
+bool broker::impl::over_high_water(const session& s, std::uint64_t in_transit) const noexcept {
+    const auto& lim = opts.lim;
+    if (lim.max_ack_delay_ms == 0) {
+        return false;
+    }
+    const auto count = s.queued_count.load(std::memory_order_relaxed) + in_transit;
+    const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
+    return (lim.max_queued_messages != 0 && count >= std::max<std::uint64_t>(lim.max_queued_messages / 4, 1)) ||
+           (lim.max_queued_bytes != 0 && bytes >= lim.max_queued_bytes / 4);
+}
+
 void broker::impl::update_congestion(session& s) {
     const auto& lim = opts.lim;
     if (lim.max_ack_delay_ms == 0) {
         return;
     }
-    const auto count = s.queued_count.load(std::memory_order_relaxed);
+    const auto count = s.queued_count.load(std::memory_order_relaxed) + s.in_transit.load(std::memory_order_relaxed);
     const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
-    const bool high = s.client != nullptr &&
-                      ((lim.max_queued_messages != 0 && count >= std::max<std::uint64_t>(lim.max_queued_messages / 4, 1)) ||
-                       (lim.max_queued_bytes != 0 && bytes >= lim.max_queued_bytes / 4));
+    const bool high = s.client != nullptr && over_high_water(s, s.in_transit.load(std::memory_order_relaxed));
     const bool low = s.client == nullptr ||
                      ((lim.max_queued_messages == 0 || count <= lim.max_queued_messages / 8) &&
                       (lim.max_queued_bytes == 0 || bytes <= lim.max_queued_bytes / 8));

@@ -146,6 +146,10 @@ struct broker::impl {
     /// Sets or clears s.congested from its queue (high water: a quarter of the limits; low: an
     /// eighth); clearing wakes the waiting publishers.
     void update_congestion(session& s);
+    /// Queue (plus `in_transit`) over a quarter of the limits.
+    bool over_high_water(const session& s, std::uint64_t in_transit) const noexcept;
+    /// deliver() once on the session's shard.
+    void deliver_here(session& s, route_target t, const message_ptr& m);
     void wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c);
     void release_congestion();
     /// Arms the will-delay and expiry timers of an offline session (times from now).

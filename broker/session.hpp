@@ -76,6 +76,9 @@ public:
     /// Connected and its queue over the high-water mark: publishers routing QoS 1/2 to it have
     /// their acknowledgements held back (options limits::max_ack_delay_ms).
     std::atomic<bool> congested{false};
+    /// QoS 1/2 deliveries routed to it and not yet arrived on its shard: a loop turn can route
+    /// thousands before the first is queued, so congestion counts them too.
+    std::atomic<std::uint32_t> in_transit{0};
 
     // --- shard-owned state ---
     client_machine* client = nullptr; ///< attached connection (same shard), or nullptr
