@@ -104,6 +104,7 @@ start_brokers() { # $1 = pinned | unpinned
 log_level = "warn"
 shards = $shards
 data_dir = '$tmp/tg-data'
+persistence = "memory"   # as mosquitto's "persistence false"
 
 [dev]
 pki = false
@@ -113,6 +114,7 @@ receive_maximum = $INFLIGHT
 max_inflight_out = $INFLIGHT
 max_queued_messages = $QUEUED
 max_packet_size = $MAX_PACKET
+slow_consumer = "drop-qos0"   # as mosquitto: QoS 0 beyond a slow client's queue is dropped, no disconnect
 
 [[listener]]
 name = "tcp"
