@@ -523,6 +523,7 @@ void read_server(table_reader& top, table_reader& server, config& cfg) {
             cfg.broker.refuse_wildcard_client_ids = !allow;
         }
     }
+    server_key(top, server, "lifecycle_events").boolean("lifecycle_events", cfg.broker.lifecycle_events);
     {
         auto& r = server_key(top, server, "assigned_id_prefix");
         std::string prefix;

@@ -714,6 +714,8 @@ TEST_CASE("identity keys: registry_file, region, account, allow_wildcard_client_
         CHECK(cfg.broker.names.region == "local");
         CHECK(cfg.broker.names.account == "000000000000");
         CHECK(cfg.broker.refuse_wildcard_client_ids);
+        CHECK(cfg.broker.lifecycle_events);
+        CHECK_FALSE(parse_config("lifecycle_events = false\n", "l.toml").broker.lifecycle_events);
     }
     {
         const config cfg = parse_config(
