@@ -256,6 +256,7 @@ bool broker::impl::unsubscribe(const session_ptr& s, std::string_view full_filte
 route_result broker::impl::route(const message_ptr& m) {
     ++messages_in;
     route_result result;
+    result.congestion_epoch = congestion_epoch.load(std::memory_order_seq_cst);
 
     // Scratch space reused per thread: no allocation per publish in steady state but the
     // per-shard task lists that travel with the posts.
@@ -342,16 +343,33 @@ route_result broker::impl::route(const message_ptr& m) {
     if (targets.empty()) {
         return result;
     }
+    std::int64_t now_ns = 0; // read once, and only when a target is congested
     for (const auto& t : targets) {
         if (t.qos == mqtt::qos::at_most_once) {
+            // QoS 0 congestion is the connection's unwritten output (seen on the session's
+            // shard) plus what is routed to it and not yet there.
+            if (opts.lim.max_ack_delay_ms == 0) {
+                continue;
+            }
+            const auto bytes = transit_bytes(*m);
+            const auto in_transit = t.s->in_transit_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+            if (t.s->congested.load(std::memory_order_relaxed) ||
+                (t.s->online.load(std::memory_order_relaxed) && in_transit >= output_high_water())) {
+                mark_congested(*t.s);
+                if (holds_back(*t.s, now_ns)) {
+                    result.congested = true;
+                }
+            }
             continue;
         }
         const auto in_transit = t.s->in_transit.fetch_add(1, std::memory_order_relaxed) + 1;
         if (t.s->congested.load(std::memory_order_relaxed) ||
             (t.s->online.load(std::memory_order_relaxed) && over_high_water(*t.s, in_transit))) {
             // Set here too: the session's shard clears it (and wakes the publishers) as it drains.
-            t.s->congested.store(true, std::memory_order_relaxed);
-            result.congested = true;
+            mark_congested(*t.s);
+            if (holds_back(*t.s, now_ns)) {
+                result.congested = true;
+            }
         }
     }
     if (store != nullptr && !qos0) {
@@ -445,6 +463,8 @@ void broker::impl::deliver(route_target t, const message_ptr& m) {
     }
     if (t.qos != mqtt::qos::at_most_once) {
         s.in_transit.fetch_sub(1, std::memory_order_relaxed);
+    } else if (opts.lim.max_ack_delay_ms != 0) {
+        s.in_transit_bytes.fetch_sub(transit_bytes(*m), std::memory_order_relaxed);
     }
     const session_ptr keep = t.s; // t moves on; the session must outlive update_congestion
     deliver_here(s, std::move(t), m);
@@ -523,6 +543,11 @@ bool broker::impl::over_high_water(const session& s, std::uint64_t in_transit) c
            (lim.max_queued_bytes != 0 && bytes >= lim.max_queued_bytes / 4);
 }
 
+std::size_t broker::impl::output_high_water() const noexcept {
+    const auto budget = opts.lim.outbound_budget_bytes;
+    return budget != 0 ? std::max<std::uint64_t>(budget / 4, 1) : std::size_t{1} << 20;
+}
+
 void broker::impl::update_congestion(session& s) {
     const auto& lim = opts.lim;
     if (lim.max_ack_delay_ms == 0) {
@@ -530,27 +555,64 @@ void broker::impl::update_congestion(session& s) {
     }
     const auto count = s.queued_count.load(std::memory_order_relaxed) + s.in_transit.load(std::memory_order_relaxed);
     const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
-    const bool high = s.client != nullptr && over_high_water(s, s.in_transit.load(std::memory_order_relaxed));
+    const std::size_t output = (s.client != nullptr ? s.client->unwritten_bytes() : 0) +
+                               s.in_transit_bytes.load(std::memory_order_relaxed);
+    const bool high = s.client != nullptr &&
+                      (over_high_water(s, s.in_transit.load(std::memory_order_relaxed)) || output >= output_high_water());
     const bool low = s.client == nullptr ||
                      ((lim.max_queued_messages == 0 || count <= lim.max_queued_messages / 8) &&
-                      (lim.max_queued_bytes == 0 || bytes <= lim.max_queued_bytes / 8));
+                      (lim.max_queued_bytes == 0 || bytes <= lim.max_queued_bytes / 8) &&
+                      output <= output_high_water() / 2);
     if (high && !s.congested.load(std::memory_order_relaxed)) {
-        s.congested.store(true, std::memory_order_relaxed);
+        mark_congested(s);
     } else if (low && s.congested.load(std::memory_order_relaxed)) {
         s.congested.store(false, std::memory_order_relaxed);
+        s.congested_since.store(0, std::memory_order_relaxed);
         release_congestion();
     }
 }
 
-void broker::impl::wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c) {
-    std::lock_guard lock(congestion_mutex);
-    congestion_waiters.emplace_back(shard, std::move(c));
+void broker::impl::mark_congested(session& s) {
+    s.congested.store(true, std::memory_order_relaxed);
+    std::int64_t none = 0;
+    s.congested_since.compare_exchange_strong(
+            none, std::max<std::int64_t>(rt.now().time_since_epoch().count(), 1), std::memory_order_relaxed);
+}
+
+bool broker::impl::holds_back(const session& s, std::int64_t& now_ns) const {
+    const std::int64_t since = s.congested_since.load(std::memory_order_relaxed);
+    if (since == 0) {
+        return true; // marked this instant by another shard; its start time follows
+    }
+    if (now_ns == 0) {
+        now_ns = rt.now().time_since_epoch().count();
+    }
+    const std::int64_t limit =
+            std::chrono::duration_cast<clock::duration>(std::chrono::milliseconds(opts.lim.max_ack_delay_ms)).count();
+    return now_ns - since < limit;
+}
+
+void broker::impl::wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c, std::uint64_t epoch) {
+    {
+        std::lock_guard lock(congestion_mutex);
+        if (congestion_epoch.load(std::memory_order_seq_cst) == epoch) {
+            congestion_waiters.emplace_back(shard, std::move(c));
+            return;
+        }
+    }
+    // A session drained between routing and now: its wake-up went out before we listened.
+    rt.post(shard, [w = std::move(c)] {
+        if (auto self = w.lock()) {
+            (*self)->release_withheld();
+        }
+    });
 }
 
 void broker::impl::release_congestion() {
     std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>> waiters;
     {
         std::lock_guard lock(congestion_mutex);
+        congestion_epoch.fetch_add(1, std::memory_order_seq_cst);
         waiters.swap(congestion_waiters);
     }
     for (auto& [shard, w] : waiters) {

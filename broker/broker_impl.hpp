@@ -42,7 +42,11 @@ struct route_target {
 struct route_result {
     bool stored = false;  ///< something was written to the shard's batch (ack after its commit)
     bool refused = false; ///< queue_overflow::refuse hit: nothing was delivered (0x97)
-    bool congested = false; ///< a QoS 1/2 target's queue is over its high-water mark
+    /// A target is congested (its queue or its connection's output over the high-water mark,
+    /// for less than max_ack_delay_ms): hold the publisher back.
+    bool congested = false;
+    /// broker::impl::congestion_epoch when routing began (for wait_congestion).
+    std::uint64_t congestion_epoch = 0;
 };
 
 using commit_callback = std::function<void(boost::system::error_code)>;
@@ -89,6 +93,7 @@ struct broker::impl {
 
     /// Publishers whose acknowledgements wait for congested queues to drain (any shard).
     std::mutex congestion_mutex;
+    std::atomic<std::uint64_t> congestion_epoch{0}; ///< +1 per release_congestion (under the mutex)
     std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>> congestion_waiters;
     std::atomic<bool> shutting_down{false};
 
@@ -143,14 +148,28 @@ struct broker::impl {
     void publish_will(const mqtt::will_message& w, std::uint64_t origin);
     /// Removes the front of s.queue (bookkeeping and its record).
     queued_delivery pop_queued(session& s);
-    /// Sets or clears s.congested from its queue (high water: a quarter of the limits; low: an
-    /// eighth); clearing wakes the waiting publishers.
+    /// Sets or clears s.congested from its queue and its connection's unwritten output (high
+    /// water: a quarter of the limits; low: an eighth, and half the output high water);
+    /// clearing wakes the waiting publishers.
     void update_congestion(session& s);
+    /// What a QoS 0 delivery of `m` counts in session::in_transit_bytes.
+    static std::uint64_t transit_bytes(const message& m) noexcept { return m.payload.size() + m.topic.size(); }
+    /// Marks `s` congested; the episode's start time is kept if one is running.
+    void mark_congested(session& s);
+    /// A congested `s` holds publishers back: its episode is younger than max_ack_delay_ms
+    /// (`now_ns`: the runtime clock, read on first use).
+    bool holds_back(const session& s, std::int64_t& now_ns) const;
+    /// Unwritten output of a connection over which its session counts as congested (a quarter of
+    /// outbound_budget_bytes; 1 MiB without a budget); it clears at half of that.
+    std::size_t output_high_water() const noexcept;
     /// Queue (plus `in_transit`) over a quarter of the limits.
     bool over_high_water(const session& s, std::uint64_t in_transit) const noexcept;
     /// deliver() once on the session's shard.
     void deliver_here(session& s, route_target t, const message_ptr& m);
-    void wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c);
+    /// Registers `c` to be woken (release_withheld on `shard`) when a congested session drains.
+    /// `epoch` is route_result::congestion_epoch of the routing that found the congestion: if a
+    /// session has drained since, `c` is woken at once (no lost wake-up).
+    void wait_congestion(shard_id shard, std::weak_ptr<client_machine*> c, std::uint64_t epoch);
     void release_congestion();
     /// Arms the will-delay and expiry timers of an offline session (times from now).
     void arm_offline_timers(const session_ptr& s, std::chrono::milliseconds expiry_left,

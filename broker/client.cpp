@@ -445,6 +445,7 @@ void client_machine::on_publish(mqtt::publish& p) {
     m->props = std::move(p.props);
     const auto qos = m->qos;
     const route_result routed = b_.route(m);
+    congestion_epoch_ = routed.congestion_epoch;
 
     if (routed.refused) {
         // queue_overflow = refuse: delivered to nobody. 3.1.1 has no way to say it in a PUBACK.
@@ -484,6 +485,9 @@ void client_machine::on_publish(mqtt::publish& p) {
         } else {
             send_ack(ack, routed.congested);
         }
+    }
+    if (qos == mqtt::qos::at_most_once && routed.congested) {
+        pause_for_congestion();
     }
     if (b_.over_backlog_here()) {
         // The store is behind: stop reading this publisher until it catches up.
@@ -978,17 +982,41 @@ void client_machine::send_ack(const mqtt::packet& p, bool congested) {
         return;
     }
     // The first one held back: wait for a queue to drain, at most max_ack_delay_ms.
-    b_.wait_congestion(shard_, alive_);
-    const auto round = ++withheld_round_;
+    wait_for_drain(&client_machine::withheld_round_);
+}
+
+void client_machine::wait_for_drain(std::uint64_t client_machine::*round) {
+    const auto r = ++(this->*round);
+    b_.wait_congestion(shard_, alive_, congestion_epoch_);
     std::weak_ptr<client_machine*> alive = alive_;
-    b_.rt.post_after(shard_, std::chrono::milliseconds(b_.opts.lim.max_ack_delay_ms), [alive, round] {
-        if (auto self = alive.lock(); self && (*self)->withheld_round_ == round) {
+    b_.rt.post_after(shard_, std::chrono::milliseconds(b_.opts.lim.max_ack_delay_ms), [alive, round, r] {
+        if (auto self = alive.lock(); self && (*self)->*round == r) {
             (*self)->release_withheld();
         }
     });
 }
 
+void client_machine::pause_for_congestion() {
+    if (flow_paused_ || b_.opts.lim.max_ack_delay_ms == 0) {
+        return;
+    }
+    // QoS 0 has no acknowledgement to hold back: the transport stops reading this publisher,
+    // so TCP slows it instead of its messages being dropped at the subscriber's budget.
+    flow_paused_ = true;
+    wait_for_drain(&client_machine::flow_round_);
+}
+
 void client_machine::release_withheld() {
+    if (flow_paused_) {
+        flow_paused_ = false;
+        ++flow_round_; // the pending timer is stale now
+        if (!closing_ && state_ == state::connected) {
+            process_input();
+            if (!stalled() && !closing_) {
+                io_.resume_input();
+            }
+        }
+    }
     if (withheld_.empty()) {
         return;
     }
@@ -1097,6 +1125,9 @@ bool client_machine::take_output(std::vector<out_frame>& out) {
 
 void client_machine::output_written(std::size_t n) {
     out_bytes_ -= std::min(out_bytes_, n);
+    if (session_ && session_->congested.load(std::memory_order_relaxed)) {
+        b_.update_congestion(*session_); // the output drained: publishers may go on
+    }
 }
 
 std::chrono::milliseconds client_machine::read_timeout() const noexcept {

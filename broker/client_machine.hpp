@@ -49,8 +49,11 @@ public:
     void set_claim(std::uint64_t c) noexcept { claim_ = c; }
     /// The shard's commit backlog fell: read again.
     void resume_after_backlog();
-    /// Sends the acknowledgements held back for congested subscribers (in order).
+    /// Sends the acknowledgements held back for congested subscribers (in order) and reads
+    /// again if input was paused for them.
     void release_withheld();
+    /// Bytes queued for the connection and not yet written.
+    std::size_t unwritten_bytes() const noexcept { return out_bytes_; }
     /// The registry changed (on this shard): revoked -> disconnect; policies -> recompile.
     void on_registry_change(const auth::registry_change& c);
 
@@ -105,7 +108,13 @@ private:
     void on_commit_done(std::uint64_t ticket, boost::system::error_code ec);
     /// The session's state is written to the store.
     bool writes() const noexcept;
-    bool stalled() const noexcept { return paused_ || store_paused_; }
+    bool stalled() const noexcept { return paused_ || store_paused_ || flow_paused_; }
+    /// A QoS 0 PUBLISH went to a congested subscriber: stop reading until the congestion clears
+    /// (release_withheld), at most max_ack_delay_ms.
+    void pause_for_congestion();
+    /// Waits for congested sessions to drain (release_withheld), at most max_ack_delay_ms;
+    /// `round` (withheld_round_ or flow_round_) tells the timer whether it is still current.
+    void wait_for_drain(std::uint64_t client_machine::*round);
     void send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup);
     /// Takes a packet id, records the QoS 1/2 delivery as in flight and sends it.
     void send_inflight(queued_delivery d);
@@ -162,6 +171,9 @@ private:
     bool paused_ = false;
     bool throttled_ = false;
     bool store_paused_ = false; ///< the shard's commit backlog is over its limit
+    bool flow_paused_ = false;  ///< a QoS 0 target is congested (pause_for_congestion)
+    std::uint64_t flow_round_ = 0; ///< tells a stale max_ack_delay timer from the current one
+    std::uint64_t congestion_epoch_ = 0; ///< of the last routing (see broker::impl::wait_congestion)
     double publish_tokens_ = 0;       ///< token buckets (1 s burst), refilled from the runtime clock
     double publish_byte_tokens_ = 0;
     clock::time_point tokens_at_{};

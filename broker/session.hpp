@@ -73,12 +73,20 @@ public:
     /// shard that owns the session changes them).
     std::atomic<std::uint32_t> queued_count{0};
     std::atomic<std::uint64_t> queued_bytes{0};
-    /// Connected and its queue over the high-water mark: publishers routing QoS 1/2 to it have
-    /// their acknowledgements held back (options limits::max_ack_delay_ms).
+    /// Connected and its queue, or its connection's unwritten output, over the high-water mark:
+    /// publishers routing to it are held back — QoS 1/2 acknowledgements withheld, QoS 0
+    /// publishers' input paused — for at most limits::max_ack_delay_ms per episode.
     std::atomic<bool> congested{false};
+    /// When the current congestion episode began (runtime clock, ns since its epoch; 0 = none).
+    /// Past max_ack_delay_ms the session counts as a slow consumer: publishers are no longer held
+    /// back for it (its queue and outbound limits apply instead) until it drains.
+    std::atomic<std::int64_t> congested_since{0};
     /// QoS 1/2 deliveries routed to it and not yet arrived on its shard: a loop turn can route
     /// thousands before the first is queued, so congestion counts them too.
     std::atomic<std::uint32_t> in_transit{0};
+    /// The same for QoS 0 deliveries, in bytes (payload + topic): with the connection's unwritten
+    /// output it is what QoS 0 congestion is measured by (only while max_ack_delay_ms != 0).
+    std::atomic<std::uint64_t> in_transit_bytes{0};
 
     // --- shard-owned state ---
     client_machine* client = nullptr; ///< attached connection (same shard), or nullptr

@@ -6,6 +6,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <openssl/evp.h>
@@ -312,6 +313,15 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                 handler_->commit_input(n);
             }
             // closing: input after close() is read and dropped until the peer goes away.
+            if constexpr (!is_tls) {
+                if (!wait_first) {
+                    // More is waiting in the socket, but the shard runs what this read caused
+                    // first (the deliveries it posted, other connections): read in a loop, a
+                    // fast publisher would starve them, and a congested subscriber would be
+                    // seen only after thousands more messages had been routed to it.
+                    co_await asio::post(core_.pool.context(shard_), asio::use_awaitable);
+                }
+            }
         }
     }
     hard_close();

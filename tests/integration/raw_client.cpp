@@ -14,9 +14,12 @@
 
 namespace thinggate::integration {
 
-raw_client::raw_client(std::uint16_t port) {
+raw_client::raw_client(std::uint16_t port, int receive_buffer) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(fd_ >= 0);
+    if (receive_buffer > 0) {
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -52,6 +55,20 @@ void raw_client::send(std::string_view bytes) {
         REQUIRE_MESSAGE(n > 0, "send: ", std::strerror(errno));
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
+}
+
+bool raw_client::try_send(std::string_view bytes) {
+    while (fd_ >= 0 && !bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return bytes.empty();
 }
 
 bool raw_client::fill(milliseconds timeout) {

@@ -24,13 +24,17 @@ struct raw_packet {
 
 class raw_client {
 public:
-    /// Connects to 127.0.0.1:port (blocking connect; fails the test on error).
-    explicit raw_client(std::uint16_t port);
+    /// Connects to 127.0.0.1:port (blocking connect; fails the test on error). A
+    /// `receive_buffer` > 0 sets SO_RCVBUF before connecting (a slow reader that the kernel
+    /// does not hide behind megabytes of buffer).
+    explicit raw_client(std::uint16_t port, int receive_buffer = 0);
     ~raw_client();
     raw_client(const raw_client&) = delete;
     raw_client& operator=(const raw_client&) = delete;
 
     void send(std::string_view bytes);
+    /// send() for another thread than the test's: false on an error instead of failing the test.
+    bool try_send(std::string_view bytes);
     /// The next packet, or nullopt on timeout, EOF or a reset.
     std::optional<raw_packet> read_packet(milliseconds timeout = step_timeout);
     /// True when the peer closed (EOF or reset) before the deadline; data that arrives first is

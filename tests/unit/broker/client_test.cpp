@@ -630,7 +630,81 @@ TEST_CASE("slow consumer: past the outbound budget a QoS 0 subscriber is disconn
     for (int i = 0; i < 20; ++i) {
         p.publish("flood", std::string(100, 'x')); // the subscriber never reads
     }
+    // First the publisher is held back (QoS 0 flow control), for at most max_ack_delay_ms;
+    // then the subscriber counts as a slow consumer and its budget applies.
+    CHECK_FALSE(s.closed);
+    f.rt.on(1, [&] { CHECK(p.client().input_paused()); });
+    f.rt.advance(std::chrono::milliseconds(o.lim.max_ack_delay_ms + 1));
     CHECK(s.closed);
+}
+
+TEST_CASE("QoS 0 flow control: a publisher is paused while its subscriber's output is congested, nothing is dropped") {
+    broker::options o;
+    o.lim.outbound_budget_bytes = 4000; // high water 1000 bytes, low 500
+    o.lim.slow_consumer = broker::slow_consumer_policy::drop_qos0;
+    fixture f(o);
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("flood", qos::at_most_once);
+    peer p(f.b, f.rt, 1); // another shard: congestion is seen through the session's flag
+    p.connect("p");
+    // Like the transport: the publisher's bytes are read only while its input is not paused;
+    // the subscriber reads only when the publisher cannot go on.
+    std::vector<mqtt::publish> got;
+    int sent = 0;
+    int pauses = 0;
+    for (int step = 0; step < 1000 && got.size() < 200; ++step) {
+        bool paused = false;
+        f.rt.on(1, [&] { paused = p.client().input_paused(); });
+        if (sent < 200 && !paused) {
+            p.publish("flood", std::to_string(sent) + std::string(100, 'x'));
+            ++sent;
+            continue;
+        }
+        pauses += paused ? 1 : 0;
+        auto more = publishes(s.received());
+        got.insert(got.end(), more.begin(), more.end());
+    }
+    CHECK(pauses > 5);
+    REQUIRE(got.size() == 200);
+    for (int i = 0; i < 200; ++i) {
+        CHECK(got[static_cast<std::size_t>(i)].payload == std::to_string(i) + std::string(100, 'x'));
+    }
+    CHECK_FALSE(s.closed);
+    f.rt.on(1, [&] { CHECK_FALSE(p.client().input_paused()); });
+    CHECK(f.b.stats().dropped == 0);
+}
+
+TEST_CASE("QoS 0 flow control: a subscriber congested past max_ack_delay_ms no longer holds publishers back") {
+    broker::options o;
+    o.lim.outbound_budget_bytes = 4000;
+    o.lim.slow_consumer = broker::slow_consumer_policy::drop_qos0;
+    o.lim.max_ack_delay_ms = 100;
+    fixture f(o);
+    peer s(f.b, f.rt, 0);
+    s.connect("s");
+    s.subscribe("flood", qos::at_most_once);
+    peer p(f.b, f.rt, 0);
+    p.connect("p");
+    for (int i = 0; i < 100; ++i) {
+        p.publish("flood", std::string(100, 'x')); // the subscriber never reads
+    }
+    f.rt.on(0, [&] { CHECK(p.client().input_paused()); });
+    f.rt.advance(std::chrono::milliseconds(101));
+    // A slow consumer now: the publisher runs at full speed and what exceeds the budget is dropped.
+    f.rt.on(0, [&] { CHECK_FALSE(p.client().input_paused()); });
+    CHECK(f.b.stats().dropped > 0);
+    p.publish("flood", "more");
+    f.rt.on(0, [&] { CHECK_FALSE(p.client().input_paused()); });
+    // Once it has drained, a new episode holds publishers back again.
+    for (int round = 0; round < 10; ++round) {
+        (void)s.received();
+    }
+    for (int i = 0; i < 100; ++i) {
+        p.publish("flood", std::string(100, 'y'));
+    }
+    f.rt.on(0, [&] { CHECK(p.client().input_paused()); });
+    CHECK_FALSE(s.closed);
 }
 
 TEST_CASE("aws-iot profile: QoS 2 refused (0x9B), SUBSCRIBE QoS 2 granted 1, '#' does not match its parent") {
