@@ -3,7 +3,8 @@
 # scenario run with `thinggate-bench --compare` (A = thinggate, B = mosquitto, A B A B ...),
 # each scenario on freshly started brokers, first pinned (brokers on cpu 0, the tool on cpu 1,
 # thinggate with one shard), then unpinned (thinggate with one shard per core, the tool with one
-# thread per core). Prints a markdown table.
+# thread per core). Every run passes --broker-pid, so the tool records each broker's CPU seconds.
+# Prints two markdown tables: the figures, and the same per broker CPU second.
 #
 # Usage: scripts/bench-compare.sh [scenario-name-prefix ...]   (default: all rows of the table)
 # Environment:
@@ -13,9 +14,12 @@
 #   MODES="pinned unpinned"
 #   INFLIGHT=1024         receive maximum / max_inflight_messages, the same on both brokers
 #   QUEUED=10000          max_queued_messages, the same on both brokers
+#   BACKLOG=100000        messages of the backlog row (both brokers' queue limit is raised to it)
 #   RAW_DIR=...           keep every JSON line there (default: a temp dir, removed at exit)
-# Limits set equal on both brokers: in-flight window, queued messages, packet size 1 MiB;
-# mosquitto runs with persistence off, thinggate with its (RocksDB) data dir in the temp dir.
+# Limits set equal on both brokers: in-flight window, queued messages, packet size 1 MiB. Both
+# brokers in memory (thinggate persistence = "memory", mosquitto persistence false), except the
+# backlog row: thinggate on RocksDB (durability "wal", its data dir in the temp dir) beside
+# mosquitto with persistence true (persistence_location in the temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +29,7 @@ ROUNDS=${ROUNDS:-2}
 MODES=${MODES:-"pinned unpinned"}
 INFLIGHT=${INFLIGHT:-1024}
 QUEUED=${QUEUED:-10000}
+BACKLOG=${BACKLOG:-100000}
 MAX_PACKET=1048576
 
 tg=$BUILD/tools/thinggate
@@ -53,8 +58,21 @@ mkdir -p "$raw"
 tg_pid=""
 mq_pid=""
 stop_brokers() {
+    local p i
     for p in $tg_pid $mq_pid; do
         kill "$p" 2>/dev/null || true
+    done
+    for p in $tg_pid $mq_pid; do
+        # A broker that has not exited 10 s after SIGTERM is killed (and said so): the next
+        # scenario must not wait for it.
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$p" 2>/dev/null; then
+            echo "   (pid $p did not exit 10 s after SIGTERM: SIGKILL)" >&2
+            kill -9 "$p" 2>/dev/null || true
+        fi
         wait "$p" 2>/dev/null || true
     done
     tg_pid=""
@@ -89,22 +107,31 @@ ca=$pki/ca.pem
 cert=$pki/bench-device.pem
 key=$pki/bench-device.key
 
-start_brokers() { # $1 = pinned | unpinned
+start_brokers() { # $1 = pinned | unpinned, $2 = memory | persistent
     local pin_broker=() shards=0
     if [[ $1 == pinned ]]; then
         pin_broker=(taskset -c 0)
         shards=1
     fi
+    local tg_persistence=memory mq_persistence=false queued=$QUEUED
+    if [[ $2 == persistent ]]; then
+        # The backlog row: the offline session's queue must hold every message on both brokers.
+        tg_persistence=rocksdb
+        mq_persistence=true
+        queued=$((BACKLOG > QUEUED ? BACKLOG : QUEUED))
+    fi
     tg_tcp=$(free_port)
     tg_tls=$(free_port)
     mq_tcp=$(free_port)
     mq_tls=$(free_port)
-    rm -rf "$tmp/tg-data"
+    rm -rf "$tmp/tg-data" "$tmp/mq-data"
+    mkdir -p "$tmp/mq-data"
     cat >"$tmp/thinggate.toml" <<EOF
 log_level = "warn"
 shards = $shards
 data_dir = '$tmp/tg-data'
-persistence = "memory"   # as mosquitto's "persistence false"
+persistence = "$tg_persistence"   # "memory" as mosquitto's "persistence false"
+durability = "wal"                # (the default) with "rocksdb": PUBACK after the WAL write
 
 [dev]
 pki = false
@@ -112,7 +139,7 @@ pki = false
 [limits]
 receive_maximum = $INFLIGHT
 max_inflight_out = $INFLIGHT
-max_queued_messages = $QUEUED
+max_queued_messages = $queued
 max_packet_size = $MAX_PACKET
 slow_consumer = "drop-qos0"   # as mosquitto: QoS 0 beyond a slow client's queue is dropped, no disconnect
 
@@ -138,9 +165,10 @@ EOF
 user $(id -un)
 per_listener_settings false
 allow_anonymous true
-persistence false
+persistence $mq_persistence
+persistence_location $tmp/mq-data/
 max_inflight_messages $INFLIGHT
-max_queued_messages $QUEUED
+max_queued_messages $queued
 max_packet_size $MAX_PACKET
 set_tcp_nodelay true
 connection_messages false
@@ -177,6 +205,8 @@ scenarios=(
     "fan-out 1→100 4 KiB QoS 1 mTLS|mb|tls --scenario fan-out --subscribers 100 --payload 4096 --qos 1"
     "pairs 10 1 KiB QoS 2|msgs|--scenario pairs --pairs 10 --payload 1024 --qos 2"
     "latency 1k/s QoS 1|lat|--scenario latency --rate 1000 --qos 1"
+    "latency 20k/s QoS 1|lat|--scenario latency --rate 20000 --qos 1"
+    "backlog 10→offline 64 B QoS 1|backlog|--scenario backlog --publishers 10 --payload 64 --qos 1 --max-messages $BACKLOG --drain 30"
     "storm mTLS 1.3|conn|tls --tls-version 1.3 --scenario storm --connections 8"
     "idle 1000 TCP|mem|--scenario idle --connections 1000"
     "idle 1000 mTLS|mem|tls --scenario idle --connections 1000"
@@ -192,14 +222,17 @@ selected() {
     return 1
 }
 
-# Reads the JSON lines of one --compare run ($1) and prints one table row.
-row() { # $1 json file, $2 mode, $3 name, $4 figure kind
-    python3 - "$1" "$2" "$3" "$4" <<'EOF'
-import json, sys
+# Reads the JSON lines of one --compare run ($1) and appends one row to the figures table ($5)
+# and one to the per-broker-CPU-second table ($6).
+row() { # $1 json file, $2 mode, $3 name, $4 figure kind, $5 table, $6 cpu table
+    python3 - "$1" "$2" "$3" "$4" >>"$5" 3>>"$6" <<'EOF'
+import json, os, sys
 path, mode, name, kind = sys.argv[1:5]
+cpu_out = os.fdopen(3, "w")
 lines = [json.loads(l) for l in open(path) if l.startswith('{')]
 if not lines or not lines[-1].get("compare"):
     print(f"| {mode} | {name} | (no result) | | | | |")
+    print(f"| {mode} | {name} | (no result) | | | | |", file=cpu_out)
     sys.exit(0)
 cmp = lines[-1]
 runs = lines[:-1]
@@ -209,8 +242,10 @@ def fmt(v, unit=""):
         return "-"
     return f"{v:,.0f}{unit}" if abs(v) >= 100 else f"{v:,.2f}{unit}"
 def median(runs_, key):
-    vals = sorted(x[key] for x in runs_)
+    vals = sorted(x.get(key) or 0 for x in runs_)
     n = len(vals)
+    if n == 0:
+        return 0
     return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
 ra = [x for x in runs if x["target"] == a["target"]]
 rb = [x for x in runs if x["target"] == b["target"]]
@@ -228,12 +263,38 @@ elif kind == "lat":
 elif kind == "conn":
     ta, tb = fmt(a["connects_per_s"], "/s"), fmt(b["connects_per_s"], "/s")
     ratio = r.get("connects_per_s")
+elif kind == "backlog":
+    ta = f"store {fmt(a['msgs_per_s_stored'], '/s')}, drain {fmt(a['msgs_per_s_drained'], '/s')}"
+    tb = f"store {fmt(b['msgs_per_s_stored'], '/s')}, drain {fmt(b['msgs_per_s_drained'], '/s')}"
+    ratio = None
 else:
     ta = fmt(a["bytes_per_connection"] / 1024, " KiB")
     tb = fmt(b["bytes_per_connection"] / 1024, " KiB")
     ratio = r.get("bytes_per_connection")
 rs = "-" if ratio is None else f"{ratio:.2f}"
+if kind == "backlog":
+    f2 = lambda v: "-" if v is None else f"{v:.2f}"
+    rs = f"{f2(r.get('msgs_per_s_stored'))} / {f2(r.get('msgs_per_s_drained'))}"
+    name += (f" (dup {sum(x['duplicates'] for x in ra)} / {sum(x['duplicates'] for x in rb)},"
+             f" reordered {sum(x['out_of_order'] for x in ra)} / {sum(x['out_of_order'] for x in rb)})")
 print(f"| {mode} | {name} | {ta} | {tb} | {rs} | {a['lost']} / {b['lost']} | {a['errors']} / {b['errors']} |")
+
+# Per broker CPU second: delivered messages (storm: connects) per second of the broker's CPU
+# over the measured phase, the broker's CPU seconds and the tool's CPU (% of one core).
+if kind == "conn":
+    key, unit = "connects_per_broker_cpu_s", ""
+elif kind == "mem":
+    key, unit = None, ""
+else:
+    key, unit = "msgs_per_broker_cpu_s", ""
+if key:
+    pa, pb, pr = fmt(a.get(key), unit), fmt(b.get(key), unit), r.get(key)
+    prs = "-" if pr is None else f"{pr:.2f}"
+else:
+    pa = pb = prs = "-"
+cpu = f"{median(ra, 'broker_cpu_s'):.2f} / {median(rb, 'broker_cpu_s'):.2f}"
+tool = f"{median(ra, 'tool_cpu_pct'):.0f} / {median(rb, 'tool_cpu_pct'):.0f} %"
+print(f"| {mode} | {name} | {pa} | {pb} | {prs} | {cpu} | {tool} |", file=cpu_out)
 EOF
 }
 
@@ -242,6 +303,12 @@ table=$tmp/table.md
     echo "| mode | scenario | thinggate (A) | mosquitto (B) | A/B | lost A / B | errors A / B |"
     echo "|---|---|---|---|---|---|---|"
 } >"$table"
+cpu_table=$tmp/cpu-table.md
+{
+    echo "| mode | scenario | thinggate (A) per broker CPU s | mosquitto (B) per broker CPU s | A/B |" \
+        "broker CPU s A / B | tool CPU A / B (% of a core) |"
+    echo "|---|---|---|---|---|---|---|"
+} >"$cpu_table"
 
 for mode in $MODES; do
     pin_tool=()
@@ -259,7 +326,9 @@ for mode in $MODES; do
         out=$raw/$mode-$i.json
         echo "== $mode: $name" >&2
         # Fresh brokers for every scenario: memory and queues left by one must not count in the next.
-        start_brokers "$mode"
+        storage=memory
+        [[ $kind == backlog ]] && storage=persistent
+        start_brokers "$mode" "$storage"
         targets=(--target "127.0.0.1:$tg_tcp" --target "127.0.0.1:$mq_tcp")
         if [[ ${argv[0]} == tls ]]; then
             argv=("${argv[@]:1}")
@@ -270,7 +339,7 @@ for mode in $MODES; do
             "${threads[@]}" "${targets[@]}" --broker-pid "$tg_pid" --broker-pid "$mq_pid" \
             "${argv[@]}" >"$out" || echo "   (a run reported errors; see the table)" >&2
         stop_brokers
-        row "$out" "$mode" "$name" "$kind" >>"$table"
+        row "$out" "$mode" "$name" "$kind" "$table" "$cpu_table"
     done
 done
 
@@ -280,6 +349,20 @@ echo "thinggate-bench --compare, DURATION=${DURATION}s per run, ROUNDS=$ROUNDS (
 echo "brokers: thinggate $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($BUILD)," \
     "$("$mosquitto_bin" -h 2>/dev/null | head -1 || true)"
 echo "limits on both: in-flight $INFLIGHT, queued $QUEUED, max packet $MAX_PACKET;" \
-    "mosquitto persistence off"
+    "both in memory (thinggate persistence \"memory\", mosquitto persistence false)"
+echo "backlog row: $BACKLOG QoS 1 messages to an offline persistent session, both queues" \
+    "raised to hold them; thinggate persistence \"rocksdb\", durability \"wal\" (each message" \
+    "is in RocksDB's write-ahead log before its PUBACK: it survives a crash of the process);" \
+    "mosquitto persistence true, which writes its database only every autosave_interval" \
+    "(default 1800 s) and at exit: a message it acknowledged is not durable (lost on a crash)."
+echo "store = messages acknowledged (stored) per second while the subscriber is offline;" \
+    "drain = messages per second from the reconnect's CONNACK to the last delivery;" \
+    "A/B = store / drain"
 echo
 cat "$table"
+echo
+echo "Per broker CPU second: delivered messages (storm: connects) per second of broker CPU" \
+    "(utime + stime of /proc/<pid>/stat over the measured phase); the tool's CPU near 100 % of" \
+    "its core(s) means the tool, not the broker, may be the limit."
+echo
+cat "$cpu_table"

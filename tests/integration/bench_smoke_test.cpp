@@ -3,6 +3,7 @@
 // delivered, nothing was lost at QoS 1/2 and no errors were counted. (Figures are not asserted:
 // they come from scripts/bench-compare.sh and are written down in docs/performance.md.)
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,34 @@ TEST_CASE("thinggate-bench: every scenario runs against the daemon and counts ri
              true,
              false,
              false},
+            {"backlog QoS 1 v5 TCP (offline persistent session, RocksDB)",
+             {"--scenario",
+              "backlog",
+              "--publishers",
+              "3",
+              "--max-messages",
+              "1500",
+              "--rate",
+              "1500",
+              "--broker-pid",
+              std::to_string(d.pid())},
+             false,
+             true},
+            {"backlog QoS 2 3.1.1 mTLS",
+             {"--scenario",
+              "backlog",
+              "--publishers",
+              "2",
+              "--qos",
+              "2",
+              "--mqtt",
+              "3.1.1",
+              "--max-messages",
+              "600",
+              "--rate",
+              "600"},
+             true,
+             true},
             {"idle TCP with broker memory",
              {"--scenario", "idle", "--connections", "50", "--broker-pid", std::to_string(d.pid())},
              false,
@@ -145,6 +174,13 @@ TEST_CASE("thinggate-bench: every scenario runs against the daemon and counts ri
         const auto j = last_json(res.output);
         CHECK(u(j, "errors") == 0);
         CHECK(j.at("error_samples").as_array().empty());
+        CHECK(j.at("tool_cpu_s").to_number<double>() > 0);
+        const bool with_pid =
+                std::find(c.args.begin(), c.args.end(), "--broker-pid") != c.args.end();
+        CHECK(j.at("broker_cpu_s").is_null() == !with_pid);
+        if (with_pid && c.publishes) {
+            CHECK(j.at("msgs_per_broker_cpu_s").to_number<double>() > 0);
+        }
         if (c.publishes) {
             CHECK(u(j, "sent") > 0);
             CHECK(u(j, "delivered") > 0);
@@ -155,6 +191,15 @@ TEST_CASE("thinggate-bench: every scenario runs against the daemon and counts ri
             if (c.must_not_lose) {
                 CHECK(u(j, "lost") == 0);
                 CHECK(u(j, "acked") == u(j, "sent"));
+            }
+            if (j.at("scenario").as_string() == "backlog") {
+                // Everything was stored while the subscriber was away, and came after it was back.
+                const auto& b = j.at("backlog").as_object();
+                CHECK(u(j, "sent") == u(j.at("params").as_object(), "max_messages"));
+                CHECK(u(b, "stored") == u(j, "sent"));
+                CHECK(u(b, "drained") == u(j, "delivered"));
+                CHECK(b.at("msgs_per_s_drained").to_number<double>() > 0);
+                CHECK(u(j, "out_of_order") == 0);
             }
         } else if (std::string(c.name).starts_with("storm")) {
             CHECK(u(j, "connects") > 0);

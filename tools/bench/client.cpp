@@ -36,7 +36,17 @@ using namespace std::chrono_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::size_t out_high_water = 256 * 1024; // a publisher waits above this many unsent bytes
-constexpr std::size_t read_chunk = 64 * 1024;
+// The input buffer starts small (an idle connection costs little) and doubles whenever a read
+// fills it, up to read_buffer_max (the busy subscriber of a fan-in reads 256 KiB per call).
+constexpr std::size_t read_buffer_min = 4 * 1024;
+constexpr std::size_t read_buffer_max = 256 * 1024;
+// Plain TCP: after a read, the reader reads again without waiting (non-blocking) until the socket
+// is empty or this many bytes came in one turn; only then does it go back to the event loop.
+// A subscriber so drains its socket as eagerly as publishers on the same thread fill theirs.
+constexpr std::size_t drain_per_turn = 4 * 1024 * 1024;
+// A publisher lets the other coroutines of its thread run after this many messages or bytes.
+constexpr unsigned yield_messages = 64;
+constexpr std::size_t yield_bytes = 32 * 1024;
 constexpr std::size_t max_error_samples = 5;
 constexpr std::uint32_t max_incoming_packet = 4 * 1024 * 1024;
 constexpr auto open_timeout = 15s;
@@ -113,11 +123,33 @@ public:
         wake_.cancel();
         ping_timer_.cancel();
         if (connected_) {
-            mqtt::encode(mqtt::disconnect{}, version_, out_);
+            mqtt::disconnect d;
+            if (plan_.persistent && version_ == mqtt::protocol_version::v5) {
+                d.props.session_expiry_interval = 0; // the run is over: the broker may discard it
+                session_ended_ = true;
+            }
+            mqtt::encode(d, version_, out_);
             writer_wake_.cancel();
         } else {
             shutdown();
         }
+    }
+
+    void go_offline() override {
+        if (!plan_.persistent || !connected_ || closing_ || leaving_) {
+            return;
+        }
+        leaving_ = true;
+        mqtt::encode(mqtt::disconnect{}, version_, out_); // the session (and its expiry) stays
+        writer_wake_.cancel();
+    }
+
+    void reconnect() override {
+        if (!plan_.persistent) {
+            return;
+        }
+        reconnect_requested_ = true;
+        wake_.cancel();
     }
 
 private:
@@ -130,7 +162,7 @@ private:
     }
 
     void fail(std::string_view what, const error_code& ec = {}) {
-        if (closing_) {
+        if (closing_ || leaving_) {
             return;
         }
         worker_.error(
@@ -169,14 +201,11 @@ private:
     }
 
     asio::awaitable<void> connected_life() {
-        const bool ok = co_await open_throttled();
+        const bool ok = co_await open_throttled(!plan_.persistent);
         if (!ok) {
             co_return;
         }
-        asio::co_spawn(ex_, writer(this->shared_from_this()), report_exception{&worker_});
-        if (opts().keep_alive > 0) {
-            asio::co_spawn(ex_, pinger(this->shared_from_this()), report_exception{&worker_});
-        }
+        spawn_helpers();
         if (plan_.role == role::subscriber) {
             send_subscribe();
         } else {
@@ -187,27 +216,82 @@ private:
         }
         co_await reader();
         shutdown();
+        if (plan_.persistent && leaving_ && !closing_) {
+            co_await offline_and_back();
+        }
+        if (plan_.persistent && closing_ && !session_ended_) {
+            co_await discard_session();
+        }
+    }
+
+    void spawn_helpers() {
+        asio::co_spawn(ex_, writer(this->shared_from_this()), report_exception{&worker_});
+        if (opts().keep_alive > 0) {
+            asio::co_spawn(ex_, pinger(this->shared_from_this()), report_exception{&worker_});
+        }
+    }
+
+    // Backlog: offline until the runner says to reconnect; then Clean Start 0 again, the broker
+    // must still have the session (Session Present 1 [MQTT-3.2.2-2]), and it sends the backlog.
+    asio::awaitable<void> offline_and_back() {
+        auto& stats = worker_.stats();
+        bump(stats.offline);
+        while (!reconnect_requested_ && !closing_) {
+            co_await wait(steady::time_point::max());
+        }
+        leaving_ = false;
+        if (closing_) {
+            co_return;
+        }
+        const bool ok = co_await open(false);
+        if (!ok) {
+            co_return;
+        }
+        stats.reconnect_ns.store(now_ns(), std::memory_order_relaxed);
+        bump(stats.reconnected);
+        if (!session_present_) {
+            fail("reconnected with Clean Start 0, but the broker kept no session");
+            shutdown();
+            co_return;
+        }
+        spawn_helpers();
+        co_await reader();
+        shutdown();
+    }
+
+    // Leaves nothing behind on the broker: a connect with Clean Start 1 (and, in MQTT 5, no Session
+    // Expiry) ends the stored session when it closes. MQTT 3.1.1 has no other way.
+    asio::awaitable<void> discard_session() {
+        const bool ok = co_await open(true);
+        if (!ok) {
+            co_return;
+        }
+        std::string bye;
+        mqtt::encode(mqtt::disconnect{}, version_, bye);
+        [[maybe_unused]] auto [ec, n] =
+                co_await asio::async_write(*stream_, asio::buffer(bye), use_tuple);
+        shutdown();
     }
 
     // Opens with the worker's open slot (taken when the worker started this session) and gives
     // the slot back, so that the worker starts the next session.
-    asio::awaitable<bool> open_throttled() {
-        const bool ok = co_await open();
+    asio::awaitable<bool> open_throttled(bool clean_start) {
+        const bool ok = co_await open(clean_start);
         worker_.release_open();
         co_return ok;
     }
 
     // TCP connect, TCP_NODELAY, TLS handshake (a fresh SSL, so a full handshake), CONNECT and
     // CONNACK. False (and an error recorded) on any failure.
-    asio::awaitable<bool> open() {
+    asio::awaitable<bool> open(bool clean_start) {
         const auto& t = *worker_.shared().tgt;
         if constexpr (std::is_same_v<Stream, tls_stream>) {
             stream_.emplace(ex_, *worker_.shared().tls);
         } else {
             stream_.emplace(ex_);
         }
-        in_.clear();
         in_begin_ = 0;
+        in_end_ = 0;
         error_code ec;
         const tcp::endpoint ep(asio::ip::make_address(t.address, ec), t.port);
         if (ec) {
@@ -228,6 +312,9 @@ private:
             co_return false;
         }
         stream_->lowest_layer().set_option(tcp::no_delay(true), ec);
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+            stream_->non_blocking(true, ec); // for the draining reads (see drain_per_turn)
+        }
         if constexpr (std::is_same_v<Stream, tls_stream>) {
             SSL* ssl = stream_->native_handle();
             if (t.host == "localhost") {
@@ -245,11 +332,14 @@ private:
         }
         mqtt::connect c;
         c.version = version_;
-        c.clean_start = true;
+        c.clean_start = clean_start;
         c.client_id = plan_.client_id;
         c.keep_alive = plan_.role == role::connector ? 0 : opts().keep_alive;
         if (version_ == mqtt::protocol_version::v5) {
             c.props.receive_maximum = 65535; // let the broker pipeline deliveries to us
+            if (plan_.persistent && !clean_start) {
+                c.props.session_expiry_interval = backlog_session_expiry_s;
+            }
         }
         std::string wire;
         mqtt::encode(c, version_, wire);
@@ -282,6 +372,7 @@ private:
         if (ack.props.server_keep_alive) {
             server_keep_alive_ = *ack.props.server_keep_alive;
         }
+        session_present_ = ack.session_present;
         ping_timer_.cancel();
         connected_ = true;
         bump(worker_.stats().connects);
@@ -290,12 +381,11 @@ private:
 
     // --- reading -----------------------------------------------------------------------------
 
-    // Reads until one whole packet is at in_[in_begin_..]; h and body describe it. The caller
-    // calls consume(h) when done with body.
+    // Reads until one whole packet is at in_[in_begin_..in_end_); h and body describe it. The
+    // caller calls consume(h) when done with body.
     asio::awaitable<bool> read_packet(mqtt::frame_header& h, std::span<const std::uint8_t>& body) {
         for (;;) {
-            const std::span<const std::uint8_t> have(
-                    in_.data() + in_begin_, in_.size() - in_begin_);
+            const std::span<const std::uint8_t> have(in_.data() + in_begin_, in_end_ - in_begin_);
             auto st = mqtt::parse_frame(have, max_incoming_packet, h);
             if (!st) {
                 fail(fmt::format("malformed frame: {}", st.error().message()));
@@ -305,29 +395,85 @@ private:
                 body = have.subspan(h.header_size, h.remaining_length);
                 co_return true;
             }
-            if (in_begin_ > 0) {
-                in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_begin_));
-                in_begin_ = 0;
-            }
-            const std::size_t old = in_.size();
-            in_.resize(old + read_chunk);
-            auto [ec, n] = co_await stream_->async_read_some(
-                    asio::buffer(in_.data() + old, read_chunk), use_tuple);
-            in_.resize(old + n);
-            if (ec) {
-                if (!closing_ && ec != asio::error::operation_aborted) {
-                    fail("read", ec);
-                }
+            make_room();
+            const bool got = co_await fill();
+            if (!got) {
                 co_return false;
             }
         }
     }
 
+    // Moves the unparsed bytes to the front and makes sure there is space after them.
+    void make_room() {
+        if (in_begin_ > 0) {
+            std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+            in_end_ -= in_begin_;
+            in_begin_ = 0;
+        }
+        if (in_.size() < read_buffer_min) {
+            in_.resize(read_buffer_min);
+        } else if (in_end_ == in_.size()) {
+            in_.resize(in_.size() * 2); // a packet larger than the buffer
+        }
+    }
+
+    // Reads what the socket has into in_[in_end_..]. Plain TCP first tries a non-blocking read
+    // (up to drain_per_turn bytes per turn of the event loop), then waits.
+    asio::awaitable<bool> fill() {
+        const std::size_t space = in_.size() - in_end_;
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+            if (drained_ < drain_per_turn) {
+                error_code ec;
+                const std::size_t n =
+                        stream_->read_some(asio::buffer(in_.data() + in_end_, space), ec);
+                if (!ec) {
+                    took(n, space);
+                    drained_ += n;
+                    co_return true;
+                }
+                if (ec != asio::error::would_block && ec != asio::error::try_again) {
+                    if (!closing_) {
+                        fail("read", ec);
+                    }
+                    co_return false;
+                }
+            }
+        }
+        drained_ = 0;
+        auto [ec, n] = co_await stream_->async_read_some(
+                asio::buffer(in_.data() + in_end_, space), use_tuple);
+        if (ec) {
+            if (!closing_ && ec != asio::error::operation_aborted) {
+                fail("read", ec);
+            }
+            co_return false;
+        }
+        took(n, space);
+        if (plan_.role == role::subscriber) {
+            // What is still waiting in the socket when the reader gets its turn: a subscriber that
+            // keeps up sees little; one that falls behind sees its receive buffer fill.
+            error_code aec;
+            const std::size_t waiting = stream_->lowest_layer().available(aec);
+            auto& m = worker_.stats().rx_queue_max;
+            if (!aec && waiting > m.load(std::memory_order_relaxed)) {
+                m.store(waiting, std::memory_order_relaxed);
+            }
+        }
+        co_return true;
+    }
+
+    void took(std::size_t n, std::size_t space) {
+        in_end_ += n;
+        if (n == space && in_.size() < read_buffer_max) {
+            in_.resize(std::min(read_buffer_max, in_.size() * 2)); // more is waiting: read more
+        }
+    }
+
     void consume(const mqtt::frame_header& h) noexcept {
         in_begin_ += h.total_size();
-        if (in_begin_ == in_.size()) {
-            in_.clear();
+        if (in_begin_ == in_end_) {
             in_begin_ = 0;
+            in_end_ = 0;
         }
     }
 
@@ -414,6 +560,7 @@ private:
             fail(fmt::format("{}: {}", what, mqtt::to_string(rc)));
         } else {
             bump(worker_.stats().acked);
+            worker_.stats().last_ack_ns.store(now_ns(), std::memory_order_relaxed);
         }
         if (publisher_waiting_) {
             wake_.cancel();
@@ -472,7 +619,7 @@ private:
     asio::awaitable<void> write_loop() {
         while (connected_) {
             if (out_.empty()) {
-                if (closing_) {
+                if (closing_ || leaving_) {
                     shutdown();
                     co_return;
                 }
@@ -487,7 +634,7 @@ private:
             writing_.clear();
             last_write_ = steady::now();
             if (ec) {
-                if (!closing_) {
+                if (!closing_ && !leaving_) {
                     fail("write", ec);
                 }
                 shutdown();
@@ -557,6 +704,7 @@ private:
         auto& stats = worker_.stats();
         const std::uint32_t fanout = worker_.shared().plan->fanout[plan_.index];
         unsigned since_yield = 0;
+        std::size_t bytes_since_yield = 0;
         while (connected_ && !stopping() && sent_ < plan_.quota) {
             steady::time_point intended;
             if (plan_.interval_s > 0) {
@@ -602,9 +750,11 @@ private:
             bump(stats.sent);
             bump<std::uint64_t>(stats.expected, fanout);
             kick_writer();
-            if (++since_yield == 64) {
+            bytes_since_yield += payload_.size();
+            if (++since_yield == yield_messages || bytes_since_yield >= yield_bytes) {
                 // Let this thread's readers and writers run (acks, deliveries, other publishers).
                 since_yield = 0;
+                bytes_since_yield = 0;
                 co_await asio::post(ex_, asio::use_awaitable);
             }
         }
@@ -628,7 +778,7 @@ private:
         auto& stats = worker_.stats();
         while (!stopping() && steady::now() < deadline_) {
             const std::uint64_t t0 = now_ns();
-            const bool ok = co_await open();
+            const bool ok = co_await open(true);
             if (ok) {
                 stats.latency.record(now_ns() - t0);
                 std::string bye;
@@ -654,6 +804,8 @@ private:
     mqtt::protocol_version version_;
     std::vector<std::uint8_t> in_;
     std::size_t in_begin_ = 0;
+    std::size_t in_end_ = 0;
+    std::size_t drained_ = 0; ///< bytes read without waiting in this turn
     std::string out_;
     std::string writing_;
     bool connected_ = false;
@@ -662,6 +814,10 @@ private:
     bool writer_waiting_ = false;
     bool publisher_waiting_ = false;
     bool started_ = false;
+    bool leaving_ = false;             ///< backlog: going offline on purpose
+    bool reconnect_requested_ = false; ///< backlog
+    bool session_present_ = false;
+    bool session_ended_ = false; ///< a DISCONNECT with Session Expiry 0 was sent
     steady::time_point start_at_{};
     steady::time_point deadline_ = steady::time_point::max();
     steady::time_point last_write_ = steady::now();
@@ -750,6 +906,22 @@ void worker::post_close() {
     asio::post(ctx_, [this] {
         for (auto& s : sessions_) {
             s->close();
+        }
+    });
+}
+
+void worker::post_offline() {
+    asio::post(ctx_, [this] {
+        for (auto& s : sessions_) {
+            s->go_offline();
+        }
+    });
+}
+
+void worker::post_reconnect() {
+    asio::post(ctx_, [this] {
+        for (auto& s : sessions_) {
+            s->reconnect();
         }
     });
 }

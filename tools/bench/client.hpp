@@ -49,6 +49,12 @@ struct worker_stats {
     std::atomic<std::uint64_t> open{0};   ///< sessions still running
     std::atomic<std::uint64_t> publishers_done{0};
     std::atomic<std::uint64_t> last_delivery_ns{0};
+    std::atomic<std::uint64_t> last_ack_ns{0};
+    std::atomic<std::uint64_t> offline{0};      ///< backlog: persistent sessions gone offline
+    std::atomic<std::uint64_t> reconnected{0};  ///< backlog: ... and back (CONNACK received)
+    std::atomic<std::uint64_t> reconnect_ns{0}; ///< backlog: when the last CONNACK came back
+    /// Most bytes seen waiting in a subscriber's socket when its reader got a turn.
+    std::atomic<std::uint64_t> rx_queue_max{0};
     // Worker-thread only (read after the thread has joined):
     histogram latency;
     std::uint64_t duplicates = 0;
@@ -85,6 +91,10 @@ public:
     void post_stop();
     /// Sends DISCONNECT on every session and closes it.
     void post_close();
+    /// Backlog: persistent sessions send DISCONNECT (keeping their session) and close.
+    void post_offline();
+    /// Backlog: persistent sessions that went offline connect again (Clean Start 0).
+    void post_reconnect();
     /// Stops the io_context and joins the thread.
     void join();
 
@@ -135,6 +145,10 @@ public:
     virtual void start_publishing(steady::time_point at, steady::time_point deadline) = 0;
     virtual void wake() = 0;
     virtual void close() = 0;
+    /// Persistent sessions only (others ignore it): DISCONNECT keeping the session, then close.
+    virtual void go_offline() = 0;
+    /// Persistent sessions only: after go_offline, connect again with Clean Start 0.
+    virtual void reconnect() = 0;
 
     const connection_plan& plan() const noexcept { return plan_; }
 

@@ -15,13 +15,14 @@ namespace po = boost::program_options;
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, scenario>, 6> scenario_names = {{
+constexpr std::array<std::pair<std::string_view, scenario>, 7> scenario_names = {{
         {"fan-in", scenario::fan_in},
         {"fan-out", scenario::fan_out},
         {"pairs", scenario::pairs},
         {"latency", scenario::latency},
         {"storm", scenario::storm},
         {"idle", scenario::idle},
+        {"backlog", scenario::backlog},
 }};
 
 po::options_description describe() {
@@ -29,7 +30,7 @@ po::options_description describe() {
     d.add_options()(
             "scenario",
             po::value<std::string>(),
-            "fan-in | fan-out | pairs | latency | storm | idle (required)")(
+            "fan-in | fan-out | pairs | latency | storm | idle | backlog (required)")(
             "target",
             po::value<std::vector<std::string>>(),
             "broker host:port, loopback only (127.0.0.0/8, ::1, localhost); twice with "
@@ -39,7 +40,9 @@ po::options_description describe() {
             "payload",
             po::value<std::uint64_t>()->default_value(64),
             "payload bytes, 16 .. 131072 (the first 16 carry the stamp)")(
-            "publishers", po::value<std::uint32_t>(), "fan-in: publishers (default 100)")(
+            "publishers",
+            po::value<std::uint32_t>(),
+            "fan-in: publishers (default 100); backlog: publishers (default 10)")(
             "subscribers", po::value<std::uint32_t>(), "fan-out: subscribers (default 100)")(
             "pairs",
             po::value<std::uint32_t>(),
@@ -56,7 +59,8 @@ po::options_description describe() {
             "seconds of publishing / storming / holding, 0.5 .. 3600")(
             "max-messages",
             po::value<std::uint64_t>()->default_value(0),
-            "stop after this many PUBLISH in total (0 = only --duration)")(
+            "stop after this many PUBLISH in total (0 = only --duration; backlog: default "
+            "100000, 0 not allowed)")(
             "inflight",
             po::value<std::uint32_t>()->default_value(64),
             "QoS 1/2 window per publisher, 1 .. 65535 (lowered to the broker's Receive Maximum)")(
@@ -113,7 +117,8 @@ std::uint32_t count_option(const po::variables_map& vm, const char* name, std::u
 
 void resolve_counts(const po::variables_map& vm, options& o) {
     const bool pairs_like = o.kind == scenario::pairs || o.kind == scenario::latency;
-    refuse_unless(vm, "publishers", o.kind == scenario::fan_in, o.kind);
+    refuse_unless(
+            vm, "publishers", o.kind == scenario::fan_in || o.kind == scenario::backlog, o.kind);
     refuse_unless(vm, "subscribers", o.kind == scenario::fan_out, o.kind);
     refuse_unless(vm, "pairs", pairs_like, o.kind);
     refuse_unless(vm, "connections", !o.publishes(), o.kind);
@@ -132,6 +137,10 @@ void resolve_counts(const po::variables_map& vm, options& o) {
     case scenario::latency:
         o.publishers = count_option(vm, "pairs", o.kind == scenario::latency ? 1 : 10);
         o.subscribers = o.publishers;
+        break;
+    case scenario::backlog:
+        o.publishers = count_option(vm, "publishers", 10);
+        o.subscribers = 1;
         break;
     case scenario::storm:
         o.connections = count_option(vm, "connections", 10);
@@ -307,7 +316,7 @@ options parse_options(const std::vector<std::string>& args, unsigned hardware_th
     const auto kind = parse_scenario(get<std::string>(vm, "scenario"));
     require(kind.has_value(),
             "unknown --scenario '" + get<std::string>(vm, "scenario") +
-                    "' (fan-in, fan-out, pairs, latency, storm, idle)");
+                    "' (fan-in, fan-out, pairs, latency, storm, idle, backlog)");
     o.kind = *kind;
 
     const auto version = get<std::string>(vm, "mqtt");
@@ -316,8 +325,10 @@ options parse_options(const std::vector<std::string>& args, unsigned hardware_th
     } else {
         require(version == "5" || version == "5.0", "--mqtt must be 3.1.1 or 5");
     }
-    const int q = get<int>(vm, "qos");
+    const bool backlog = o.kind == scenario::backlog;
+    const int q = vm["qos"].defaulted() && backlog ? 1 : get<int>(vm, "qos");
     require(q >= 0 && q <= 2, "--qos must be 0, 1 or 2");
+    require(q >= 1 || !backlog, "scenario backlog needs --qos 1 or 2 (QoS 0 is not kept offline)");
     o.qos = static_cast<mqtt::qos>(q);
     const auto payload = get<std::uint64_t>(vm, "payload");
     require(payload >= min_payload && payload <= max_payload,
@@ -335,6 +346,13 @@ options parse_options(const std::vector<std::string>& args, unsigned hardware_th
     require(std::isfinite(o.duration_s) && o.duration_s >= 0.5 && o.duration_s <= max_duration_s,
             "--duration must be between 0.5 and 3600 seconds");
     o.max_messages = get<std::uint64_t>(vm, "max-messages");
+    if (backlog) {
+        if (vm["max-messages"].defaulted()) {
+            o.max_messages = default_backlog_messages;
+        }
+        require(o.max_messages > 0,
+                "scenario backlog needs --max-messages > 0 (the broker must hold all of them)");
+    }
     o.inflight = get<std::uint32_t>(vm, "inflight");
     require(o.inflight >= 1 && o.inflight <= 65535, "--inflight must be between 1 and 65535");
     o.threads = vm.count("threads") != 0 ? get<unsigned>(vm, "threads")

@@ -22,6 +22,7 @@ enum class scenario {
     latency, ///< pairs at a fixed total rate (default 1 pair, 1000 msgs/s)
     storm,   ///< connect + CONNACK + disconnect in a loop (full TLS handshakes with --tls)
     idle,    ///< N idle connections; broker memory per connection with --broker-pid
+    backlog, ///< QoS 1/2 to an offline persistent session: store, then reconnect and drain
 };
 
 std::string_view to_string(scenario s) noexcept;
@@ -44,6 +45,9 @@ struct target {
 };
 
 /// Hard limits (a run is always bounded).
+inline constexpr std::uint64_t default_backlog_messages = 100'000;
+/// Session Expiry Interval (MQTT 5) of the backlog scenario's persistent session, seconds.
+inline constexpr std::uint32_t backlog_session_expiry_s = 3600;
 inline constexpr std::uint32_t max_connections = 100'000;
 inline constexpr double max_duration_s = 3600;
 inline constexpr std::size_t min_payload = 16; // the stamp
@@ -56,12 +60,13 @@ struct options {
     mqtt::protocol_version version = mqtt::protocol_version::v5;
     mqtt::qos qos = mqtt::qos::at_most_once;
     std::size_t payload = 64;
-    std::uint32_t publishers = 0;  ///< fan-in: N; fan-out: 1; pairs/latency: N
-    std::uint32_t subscribers = 0; ///< fan-in: 1; fan-out: N; pairs/latency: N
+    std::uint32_t publishers = 0;  ///< fan-in, backlog: N; fan-out: 1; pairs/latency: N
+    std::uint32_t subscribers = 0; ///< fan-in, backlog: 1; fan-out: N; pairs/latency: N
     std::uint32_t connections = 0; ///< storm: concurrent connectors; idle: connections held
     double rate = 0;               ///< total PUBLISH/s over all publishers; 0 = as fast as possible
     double duration_s = 10;
     std::uint64_t max_messages = 0; ///< total over all publishers; 0 = only the duration bounds it
+                                    ///< (backlog: default 100 000, never 0)
     std::uint32_t inflight = 64;    ///< QoS 1/2 window per publisher (capped by Receive Maximum)
     unsigned threads = 1;
     bool tls = false;

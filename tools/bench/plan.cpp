@@ -23,6 +23,18 @@ run_plan make_plan(const options& o, std::string_view run_id) {
         next_thread = (next_thread + 1) % o.threads;
         plan.connections.push_back(std::move(c));
     };
+    // One subscriber hears every publisher: give it a thread of its own when there are two.
+    const bool reader_alone =
+            (o.kind == scenario::fan_in || o.kind == scenario::backlog) && o.threads >= 2;
+    auto add_publisher = [&](connection_plan c) {
+        if (!reader_alone) {
+            add(std::move(c));
+            return;
+        }
+        c.thread = 1 + next_thread % (o.threads - 1);
+        next_thread = (next_thread + 1) % (o.threads - 1);
+        plan.connections.push_back(std::move(c));
+    };
 
     if (!o.publishes()) {
         const bool storm = o.kind == scenario::storm;
@@ -41,6 +53,7 @@ run_plan make_plan(const options& o, std::string_view run_id) {
     const std::string in = plan.topic_root + "/in/";
     const std::string out = plan.topic_root + "/out";
     const std::string pair = plan.topic_root + "/pair/";
+    const std::string backlog = plan.topic_root + "/backlog/";
 
     for (std::uint32_t i = 0; i < o.subscribers; ++i) {
         connection_plan c;
@@ -58,6 +71,12 @@ run_plan make_plan(const options& o, std::string_view run_id) {
             c.first_publisher = 0;
             c.publisher_count = 1;
             break;
+        case scenario::backlog:
+            c.topic = backlog + "+";
+            c.first_publisher = 0;
+            c.publisher_count = o.publishers;
+            c.persistent = true;
+            break;
         default: // pairs, latency
             c.topic = pair + std::to_string(i);
             c.first_publisher = i;
@@ -65,6 +84,9 @@ run_plan make_plan(const options& o, std::string_view run_id) {
             break;
         }
         add(std::move(c));
+    }
+    if (reader_alone) {
+        next_thread = 0;
     }
 
     const double interval = o.rate > 0 ? static_cast<double>(o.publishers) / o.rate : 0.0;
@@ -87,12 +109,16 @@ run_plan make_plan(const options& o, std::string_view run_id) {
             c.topic = out;
             plan.fanout[i] = o.subscribers;
             break;
+        case scenario::backlog:
+            c.topic = backlog + std::to_string(i);
+            plan.fanout[i] = 1;
+            break;
         default:
             c.topic = pair + std::to_string(i);
             plan.fanout[i] = 1;
             break;
         }
-        add(std::move(c));
+        add_publisher(std::move(c));
     }
     return plan;
 }

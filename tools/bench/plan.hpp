@@ -34,6 +34,9 @@ struct connection_plan {
     double interval_s = 0;             ///< publisher: seconds between intended sends; 0 = no pacing
     std::uint32_t first_publisher = 0; ///< subscriber: hears publishers [first, first + count)
     std::uint32_t publisher_count = 0;
+    /// Subscriber of the backlog scenario: a persistent session (Clean Start 0, MQTT 5 Session
+    /// Expiry backlog_session_expiry_s) that goes offline while the publishers send.
+    bool persistent = false;
 };
 
 struct run_plan {
@@ -45,7 +48,9 @@ struct run_plan {
     std::string topic_root; ///< "<prefix>/<run id>"
 };
 
-/// The plan of one run. `run_id` makes topics and client ids unique to the run (so leftovers of
+/// The plan of one run. Fan-in and backlog with --threads >= 2 put the subscriber alone on
+/// thread 0 and the publishers on the other threads, so that writing never starves reading.
+/// `run_id` makes topics and client ids unique to the run (so leftovers of
 /// another run, or another tool, never count); at most 8 characters keeps client ids within the
 /// 23 characters every MQTT 3.1.1 server must accept [MQTT-3.1.3-5].
 run_plan make_plan(const options& o, std::string_view run_id);

@@ -129,6 +129,22 @@ std::vector<figure> figures_for(const options& o) {
             {"bytes_per_connection",
              [](const run_result& r) { return bytes_per_connection(r).value_or(0.0); },
              o.kind == scenario::idle},
+            {"msgs_per_s_stored",
+             [](const run_result& r) { return msgs_per_s_stored(r); },
+             o.kind == scenario::backlog},
+            {"msgs_per_s_drained",
+             [](const run_result& r) { return msgs_per_s_drained(r); },
+             o.kind == scenario::backlog},
+            {"msgs_per_broker_cpu_s",
+             [](const run_result& r) { return msgs_per_broker_cpu_s(r).value_or(0.0); },
+             msgs},
+            {"connects_per_broker_cpu_s",
+             [](const run_result& r) { return connects_per_broker_cpu_s(r).value_or(0.0); },
+             o.kind == scenario::storm},
+            {"broker_cpu_s",
+             [](const run_result& r) { return r.broker_cpu_s.value_or(0.0); },
+             true},
+            {"tool_cpu_s", [](const run_result& r) { return r.tool_cpu_s; }, true},
     };
 }
 
@@ -174,6 +190,57 @@ std::optional<double> bytes_per_connection(const run_result& r) noexcept {
             (static_cast<double>(*r.rss_after_kib) - static_cast<double>(*r.rss_before_kib)) *
             1024.0;
     return grown / static_cast<double>(*r.connections_held);
+}
+
+std::optional<double> msgs_per_broker_cpu_s(const run_result& r) noexcept {
+    if (!r.broker_cpu_s || *r.broker_cpu_s <= 0) {
+        return std::nullopt;
+    }
+    return static_cast<double>(r.delivered) / *r.broker_cpu_s;
+}
+
+std::optional<double> connects_per_broker_cpu_s(const run_result& r) noexcept {
+    if (!r.broker_cpu_s || *r.broker_cpu_s <= 0) {
+        return std::nullopt;
+    }
+    return static_cast<double>(r.connects) / *r.broker_cpu_s;
+}
+
+double msgs_per_s_stored(const run_result& r) noexcept {
+    return r.backlog ? per_s(r.backlog->stored, r.backlog->store_s) : 0.0;
+}
+
+double msgs_per_s_drained(const run_result& r) noexcept {
+    return r.backlog ? per_s(r.backlog->drained, r.backlog->drain_s) : 0.0;
+}
+
+std::optional<std::uint64_t> parse_proc_stat_cpu_ticks(std::string_view text) noexcept {
+    const auto close = text.rfind(')');
+    if (close == std::string_view::npos) {
+        return std::nullopt;
+    }
+    // After ")": field 3 (state) is the first; utime and stime are fields 14 and 15.
+    std::size_t p = close + 1;
+    std::uint64_t ticks = 0;
+    for (int field = 3; field <= 15; ++field) {
+        while (p < text.size() && text[p] == ' ') {
+            ++p;
+        }
+        const std::size_t end = std::min(text.find(' ', p), text.size());
+        if (p >= end) {
+            return std::nullopt;
+        }
+        if (field >= 14) {
+            std::uint64_t v = 0;
+            const auto [stop, ec] = std::from_chars(text.data() + p, text.data() + end, v);
+            if (ec != std::errc{} || stop != text.data() + end) {
+                return std::nullopt;
+            }
+            ticks += v;
+        }
+        p = end;
+    }
+    return ticks;
 }
 
 double median(std::vector<double> values) {
@@ -226,6 +293,34 @@ std::string to_json(const options& o, const run_result& r) {
         j["memory"] = std::move(m);
     } else {
         j["memory"] = nullptr;
+    }
+    j["measured_s"] = rounded(r.measured_s);
+    j["broker_cpu_s"] = r.broker_cpu_s ? json::value(rounded(*r.broker_cpu_s)) : nullptr;
+    j["tool_cpu_s"] = rounded(r.tool_cpu_s);
+    auto pct = [&](double cpu) {
+        return rounded(r.measured_s > 0 ? 100 * cpu / r.measured_s : 0, 10);
+    };
+    j["broker_cpu_pct"] = r.broker_cpu_s ? json::value(pct(*r.broker_cpu_s)) : nullptr;
+    j["tool_cpu_pct"] = pct(r.tool_cpu_s);
+    const auto per_cpu = msgs_per_broker_cpu_s(r);
+    j["msgs_per_broker_cpu_s"] =
+            per_cpu && o.publishes() ? json::value(rounded(*per_cpu, 10)) : nullptr;
+    const auto conn_cpu = connects_per_broker_cpu_s(r);
+    j["connects_per_broker_cpu_s"] =
+            conn_cpu && o.kind == scenario::storm ? json::value(rounded(*conn_cpu, 10)) : nullptr;
+    j["rx_queue_max_bytes"] = r.rx_queue_max;
+    if (r.backlog) {
+        json::object b;
+        b["store_s"] = rounded(r.backlog->store_s);
+        b["stored"] = r.backlog->stored;
+        b["msgs_per_s_stored"] = rounded(msgs_per_s_stored(r), 10);
+        b["reconnect_s"] = rounded(r.backlog->reconnect_s, 1e6);
+        b["drain_s"] = rounded(r.backlog->drain_s);
+        b["drained"] = r.backlog->drained;
+        b["msgs_per_s_drained"] = rounded(msgs_per_s_drained(r), 10);
+        j["backlog"] = std::move(b);
+    } else {
+        j["backlog"] = nullptr;
     }
     return to_text(j);
 }

@@ -28,6 +28,15 @@ struct latency_summary {
 /// Percentiles of a nanosecond histogram, in microseconds.
 latency_summary summarize(const histogram& ns);
 
+/// Backlog scenario: the store phase (subscriber offline) and the drain after it reconnects.
+struct backlog_result {
+    double store_s = 0;     ///< first intended send -> the last PUBACK/PUBCOMP (all stored)
+    double reconnect_s = 0; ///< the reconnect's TCP connect -> CONNACK
+    double drain_s = 0;     ///< CONNACK of the reconnect -> the last delivery
+    std::uint64_t stored = 0;
+    std::uint64_t drained = 0; ///< distinct messages received after the reconnect
+};
+
 struct run_result {
     std::string target;
     unsigned round = 0;          ///< --compare: 1-based round; 0 otherwise
@@ -49,6 +58,11 @@ struct run_result {
     std::optional<std::uint64_t> rss_before_kib; ///< broker VmRSS before connecting
     std::optional<std::uint64_t> rss_after_kib;  ///< ... with every connection open
     std::optional<std::uint32_t> connections_held;
+    double measured_s = 0;              ///< wall time of the phase the CPU figures cover
+    std::optional<double> broker_cpu_s; ///< with --broker-pid: utime + stime over measured_s
+    double tool_cpu_s = 0;              ///< this process (every thread) over measured_s
+    std::uint64_t rx_queue_max = 0;     ///< most bytes waiting in a subscriber socket at a read
+    std::optional<backlog_result> backlog;
 };
 
 /// The JSON line of one run (no trailing newline).
@@ -65,11 +79,22 @@ compare_text(const options& o, const std::vector<run_result>& a, const std::vect
 /// VmRSS in KiB from the text of /proc/<pid>/status; nullopt when absent.
 std::optional<std::uint64_t> parse_vm_rss_kib(std::string_view status_text) noexcept;
 
+/// utime + stime (fields 14 and 15, clock ticks) from the text of /proc/<pid>/stat; nullopt when
+/// malformed. The command name (field 2) may hold spaces and parentheses: fields are counted
+/// from the last ')'.
+std::optional<std::uint64_t> parse_proc_stat_cpu_ticks(std::string_view stat_text) noexcept;
+
 /// Derived figures used by the JSON and the comparison.
 double msgs_per_s_sent(const run_result& r) noexcept;
 double msgs_per_s_delivered(const run_result& r) noexcept;
 double connects_per_s(const run_result& r) noexcept;
 std::optional<double> bytes_per_connection(const run_result& r) noexcept;
+/// Delivered messages (storm: connects) per second of broker CPU; nullopt without --broker-pid.
+std::optional<double> msgs_per_broker_cpu_s(const run_result& r) noexcept;
+std::optional<double> connects_per_broker_cpu_s(const run_result& r) noexcept;
+/// Backlog: messages stored per second while offline, drained per second after the reconnect.
+double msgs_per_s_stored(const run_result& r) noexcept;
+double msgs_per_s_drained(const run_result& r) noexcept;
 
 /// Median of the values (mean of the middle two for an even count); 0 when empty.
 double median(std::vector<double> values);

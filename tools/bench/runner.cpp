@@ -10,6 +10,8 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "tools/bench/client.hpp"
 
@@ -38,6 +40,58 @@ std::optional<std::uint64_t> read_rss_kib(std::optional<int> pid) {
     }
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     return parse_vm_rss_kib(text);
+}
+
+std::optional<double> read_cpu_s(std::optional<int> pid) {
+    if (!pid) {
+        return std::nullopt;
+    }
+    std::ifstream in(fmt::format("/proc/{}/stat", *pid));
+    if (!in) {
+        return std::nullopt;
+    }
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const auto ticks = parse_proc_stat_cpu_ticks(text);
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    if (!ticks || hz <= 0) {
+        return std::nullopt;
+    }
+    return static_cast<double>(*ticks) / static_cast<double>(hz);
+}
+
+double own_cpu_s() {
+    rusage u{};
+    if (::getrusage(RUSAGE_SELF, &u) != 0) {
+        return 0;
+    }
+    auto s = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// CPU time of the broker and of this process at one instant; two of them bracket the measured
+// phase of a run.
+struct cpu_mark {
+    steady::time_point at = steady::now();
+    std::optional<double> broker;
+    double tool = 0;
+
+    static cpu_mark take(std::optional<int> pid) {
+        cpu_mark m;
+        m.at = steady::now();
+        m.broker = read_cpu_s(pid);
+        m.tool = own_cpu_s();
+        return m;
+    }
+};
+
+void account_cpu(const cpu_mark& from, const cpu_mark& to, run_result& r) {
+    r.measured_s = std::chrono::duration<double>(to.at - from.at).count();
+    if (from.broker && to.broker) {
+        r.broker_cpu_s = *to.broker - *from.broker;
+    }
+    r.tool_cpu_s = to.tool - from.tool;
 }
 
 double seconds(steady::duration d) {
@@ -131,6 +185,18 @@ public:
         }
     }
 
+    void offline() {
+        for (auto& w : workers_) {
+            w->post_offline();
+        }
+    }
+
+    void reconnect() {
+        for (auto& w : workers_) {
+            w->post_reconnect();
+        }
+    }
+
     /// Polls `done` until it holds or `deadline`; prints progress once per second meanwhile.
     bool wait(const std::function<bool()>& done, steady::time_point deadline, const char* phase) {
         for (;;) {
@@ -211,8 +277,42 @@ std::chrono::nanoseconds as_duration(double s) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
 }
 
+std::uint64_t ns_of(steady::time_point t) {
+    return static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+// Waits for what is still owed (deliveries, QoS 1/2 acks), until done, `limit`, or nothing has
+// moved for quiet_drain since `since` (QoS 0 losses never arrive).
+void drain(run_state& st, steady::time_point since, steady::time_point limit) {
+    auto moved = st.sum(&worker_stats::delivered) + st.sum(&worker_stats::acked);
+    auto last_move = since;
+    st.wait(
+            [&] {
+                const auto delivered = st.sum(&worker_stats::delivered);
+                const auto acked = st.sum(&worker_stats::acked);
+                if (delivered >= st.sum(&worker_stats::expected) &&
+                    acked >= st.sum(&worker_stats::sent_qos)) {
+                    return true;
+                }
+                const auto now = steady::now();
+                if (delivered + acked != moved) {
+                    moved = delivered + acked;
+                    last_move = now;
+                }
+                return now - last_move >= quiet_drain;
+            },
+            limit,
+            "drain");
+}
+
 // Publishing scenarios: subscribers, then publishers, then the timed run and the drain.
-void run_messages(const options& o, const run_plan& plan, run_state& st, run_result& r) {
+void run_messages(
+        const options& o,
+        const run_plan& plan,
+        run_state& st,
+        run_result& r,
+        std::optional<int> broker_pid) {
     const std::uint64_t subs = plan.subscribers;
     const std::uint64_t all = subs + plan.publishers;
     auto ready_or_failed = [&](std::uint64_t n) {
@@ -233,6 +333,7 @@ void run_messages(const options& o, const run_plan& plan, run_state& st, run_res
     const auto start = steady::now() + 20ms;
     const auto deadline = start + as_duration(o.duration_s);
     st.set_progress_origin(start);
+    const auto cpu_from = cpu_mark::take(broker_pid);
     st.start(start, deadline);
     const std::uint64_t publishers = plan.publishers;
     st.wait([&] { return st.sum(&worker_stats::publishers_done) >= publishers; },
@@ -242,45 +343,110 @@ void run_messages(const options& o, const run_plan& plan, run_state& st, run_res
     st.stop();
     r.publish_s = seconds(published - start);
 
-    // Drain: wait for what is still owed (deliveries, QoS 1/2 acks), until done, --drain, or
-    // nothing moves for quiet_drain (QoS 0 losses never arrive).
-    auto moved = st.sum(&worker_stats::delivered) + st.sum(&worker_stats::acked);
-    auto last_move = steady::now();
-    st.wait(
-            [&] {
-                const auto delivered = st.sum(&worker_stats::delivered);
-                const auto acked = st.sum(&worker_stats::acked);
-                if (delivered >= st.sum(&worker_stats::expected) &&
-                    acked >= st.sum(&worker_stats::sent_qos)) {
-                    return true;
-                }
-                const auto now = steady::now();
-                if (delivered + acked != moved) {
-                    moved = delivered + acked;
-                    last_move = now;
-                }
-                return now - last_move >= quiet_drain;
-            },
-            steady::now() + as_duration(o.drain_s),
-            "drain");
+    drain(st, steady::now(), steady::now() + as_duration(o.drain_s));
+    account_cpu(cpu_from, cpu_mark::take(broker_pid), r);
     const auto last = st.max(&worker_stats::last_delivery_ns);
-    const auto start_ns = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
+    const auto start_ns = ns_of(start);
     r.deliver_s = last > start_ns ? static_cast<double>(last - start_ns) / 1e9 : r.publish_s;
 }
 
-void run_storm(const options& o, const run_plan& plan, run_state& st, run_result& r) {
+// Backlog: the persistent subscriber subscribes and goes offline; the publishers send their
+// quota (QoS 1/2: the broker stores every message before it acknowledges it); the subscriber
+// reconnects and drains what was stored for it.
+void run_backlog(
+        const options& o,
+        const run_plan& plan,
+        run_state& st,
+        run_result& r,
+        std::optional<int> broker_pid) {
+    const std::uint64_t subs = plan.subscribers;
+    const std::uint64_t all = subs + plan.publishers;
+    auto failed = [&] {
+        return st.sum(&worker_stats::failed) > 0;
+    };
+    auto at_least = [&](std::atomic<std::uint64_t> worker_stats::*field, std::uint64_t n) {
+        return [&st, field, n] {
+            return st.sum(field) >= n || st.sum(&worker_stats::failed) > 0;
+        };
+    };
+    st.open(plan, role::subscriber);
+    if (!st.wait(at_least(&worker_stats::ready, subs), connect_deadline(all), "subscribe") ||
+        failed()) {
+        return;
+    }
+    st.offline();
+    if (!st.wait(
+                at_least(&worker_stats::offline, subs), steady::now() + close_timeout, "offline") ||
+        failed()) {
+        return;
+    }
+    st.open(plan, role::publisher);
+    if (!st.wait(at_least(&worker_stats::ready, all), connect_deadline(all), "connect") ||
+        failed()) {
+        return;
+    }
+    const auto start = steady::now() + 20ms;
+    const auto deadline = start + as_duration(o.duration_s);
+    st.set_progress_origin(start);
+    const auto cpu_from = cpu_mark::take(broker_pid);
+    st.start(start, deadline);
+    st.wait(at_least(&worker_stats::publishers_done, plan.publishers), deadline, "publish");
+    const auto published = std::min(steady::now(), deadline);
+    st.stop();
+    r.publish_s = seconds(published - start);
+    // Every message acknowledged = stored by the broker for the offline session.
+    st.wait([&] { return st.sum(&worker_stats::acked) >= st.sum(&worker_stats::sent_qos); },
+            steady::now() + as_duration(o.drain_s),
+            "store");
+    backlog_result b;
+    b.stored = st.sum(&worker_stats::acked);
+    const auto start_ns = ns_of(start);
+    const auto last_ack = st.max(&worker_stats::last_ack_ns);
+    b.store_s = last_ack > start_ns ? static_cast<double>(last_ack - start_ns) / 1e9 : r.publish_s;
+
+    const auto asked = steady::now();
+    st.reconnect();
+    const bool back = st.wait(
+            at_least(&worker_stats::reconnected, subs), connect_deadline(subs), "reconnect");
+    const auto back_ns = st.max(&worker_stats::reconnect_ns);
+    if (back && !failed()) {
+        b.reconnect_s =
+                back_ns > ns_of(asked) ? static_cast<double>(back_ns - ns_of(asked)) / 1e9 : 0.0;
+        drain(st, steady::now(), steady::now() + as_duration(o.drain_s));
+    }
+    account_cpu(cpu_from, cpu_mark::take(broker_pid), r);
+    b.drained = st.sum(&worker_stats::delivered);
+    const auto last = st.max(&worker_stats::last_delivery_ns);
+    b.drain_s = last > back_ns && back_ns > 0 ? static_cast<double>(last - back_ns) / 1e9 : 0.0;
+    r.deliver_s = last > start_ns ? static_cast<double>(last - start_ns) / 1e9 : r.publish_s;
+    r.backlog = b;
+}
+
+void run_storm(
+        const options& o,
+        const run_plan& plan,
+        run_state& st,
+        run_result& r,
+        std::optional<int> broker_pid) {
     st.open(plan, role::connector);
     const auto start = steady::now() + 20ms;
     const auto deadline = start + as_duration(o.duration_s);
     st.set_progress_origin(start);
+    const auto cpu_from = cpu_mark::take(broker_pid);
     st.start(start, deadline);
     st.wait([] { return false; }, deadline, "storm");
     st.stop();
+    account_cpu(cpu_from, cpu_mark::take(broker_pid), r);
     r.connect_s = seconds(deadline - start);
 }
 
-void run_idle(const options& o, const run_plan& plan, run_state& st, run_result& r) {
+void run_idle(
+        const options& o,
+        const run_plan& plan,
+        run_state& st,
+        run_result& r,
+        std::optional<int> broker_pid) {
+    const auto cpu_from = cpu_mark::take(broker_pid);
     const auto t0 = steady::now();
     st.set_progress_origin(t0);
     const std::uint64_t n = plan.connections.size();
@@ -291,6 +457,7 @@ void run_idle(const options& o, const run_plan& plan, run_state& st, run_result&
     const auto connected = steady::now();
     r.connect_s = seconds(connected - t0);
     st.wait([] { return false; }, connected + as_duration(o.duration_s), "hold");
+    account_cpu(cpu_from, cpu_mark::take(broker_pid), r);
 }
 
 } // namespace
@@ -311,13 +478,16 @@ run_result run_once(
         run_state st(o, t, tls, plan);
         switch (o.kind) {
         case scenario::storm:
-            run_storm(o, plan, st, r);
+            run_storm(o, plan, st, r, broker_pid);
             break;
         case scenario::idle:
-            run_idle(o, plan, st, r);
+            run_idle(o, plan, st, r, broker_pid);
+            break;
+        case scenario::backlog:
+            run_backlog(o, plan, st, r, broker_pid);
             break;
         default:
-            run_messages(o, plan, st, r);
+            run_messages(o, plan, st, r, broker_pid);
             break;
         }
         r.rss_after_kib = read_rss_kib(broker_pid);
@@ -341,6 +511,7 @@ run_result run_once(
         r.expected = st.sum(&worker_stats::expected);
         r.errors = st.sum(&worker_stats::errors);
         r.connects = st.sum(&worker_stats::connects);
+        r.rx_queue_max = st.max(&worker_stats::rx_queue_max);
         histogram latency;
         std::vector<std::uint64_t> sent_by(plan.publishers, 0);
         for (const auto& w : st.workers()) {

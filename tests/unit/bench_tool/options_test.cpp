@@ -243,5 +243,27 @@ TEST_CASE("options: --help needs nothing else, and the usage text names every op
     }
 }
 
+TEST_CASE("options: backlog defaults to QoS 1, 10 publishers and 100 000 messages") {
+    const auto o = parse({"--scenario", "backlog"});
+    CHECK(o.kind == scenario::backlog);
+    CHECK(o.qos == mqtt::qos::at_least_once);
+    CHECK(o.publishers == 10);
+    CHECK(o.subscribers == 1);
+    CHECK(o.max_messages == default_backlog_messages);
+    CHECK(o.publishes());
+    const auto q2 = parse(
+            {"--scenario", "backlog", "--qos", "2", "--publishers", "3", "--max-messages", "500"});
+    CHECK(q2.qos == mqtt::qos::exactly_once);
+    CHECK(q2.publishers == 3);
+    CHECK(q2.max_messages == 500);
+}
+
+TEST_CASE("options: backlog is bounded by a message count and needs QoS 1 or 2") {
+    refused({"--scenario", "backlog", "--qos", "0"}, "QoS 0 is not kept offline");
+    refused({"--scenario", "backlog", "--max-messages", "0"}, "--max-messages > 0");
+    refused({"--scenario", "backlog", "--subscribers", "2"}, "does not apply");
+    refused({"--scenario", "backlog", "--connections", "2"}, "does not apply");
+}
+
 } // namespace
 } // namespace thinggate::bench

@@ -102,5 +102,60 @@ TEST_CASE("plan: storm and idle are connections without topics") {
     CHECK(plan.connections[4].role == role::idler);
 }
 
+TEST_CASE("plan: fan-in with two threads or more gives the subscriber a thread of its own") {
+    const auto o = make({"--scenario", "fan-in", "--publishers", "7", "--threads", "3"});
+    const auto plan = make_plan(o, "r");
+    std::vector<int> per_thread(3, 0);
+    for (const auto& c : plan.connections) {
+        REQUIRE(c.thread < 3);
+        if (c.role == role::subscriber) {
+            CHECK(c.thread == 0);
+        } else {
+            CHECK(c.thread != 0);
+            ++per_thread[c.thread];
+        }
+    }
+    CHECK(per_thread == std::vector<int>{0, 4, 3});
+    // One thread: everyone shares it (the reader drains its socket eagerly instead).
+    for (const auto& c :
+         make_plan(make({"--scenario", "fan-in", "--publishers", "3", "--threads", "1"}), "r")
+                 .connections) {
+        CHECK(c.thread == 0);
+    }
+}
+
+TEST_CASE("plan: backlog has one persistent subscriber that hears every publisher's quota") {
+    const auto o =
+            make({"--scenario",
+                  "backlog",
+                  "--publishers",
+                  "4",
+                  "--max-messages",
+                  "10",
+                  "--threads",
+                  "2"});
+    const auto plan = make_plan(o, "ab12cd34");
+    REQUIRE(plan.connections.size() == 5);
+    const auto& sub = plan.connections.front();
+    CHECK(sub.role == role::subscriber);
+    CHECK(sub.persistent);
+    CHECK(sub.thread == 0);
+    CHECK(sub.first_publisher == 0);
+    CHECK(sub.publisher_count == 4);
+    CHECK(reach(plan) == std::vector<std::uint32_t>{1, 1, 1, 1});
+    std::uint64_t quota = 0;
+    for (const auto& c : plan.connections) {
+        CHECK(c.client_id.size() <= 23); // [MQTT-3.1.3-5]
+        if (c.role == role::publisher) {
+            CHECK_FALSE(c.persistent);
+            CHECK(c.thread == 1);
+            CHECK(c.topic.starts_with("tgbench/ab12cd34/backlog/"));
+            quota += c.quota;
+        }
+    }
+    CHECK(quota == 10);
+    CHECK(expected_deliveries(plan, {3, 3, 2, 2}) == 10);
+}
+
 } // namespace
 } // namespace thinggate::bench

@@ -142,5 +142,83 @@ TEST_CASE("report: median and the comparison A/B") {
     CHECK(text.find("3.000") != std::string::npos);
 }
 
+TEST_CASE("report: CPU ticks from /proc/<pid>/stat (utime + stime, fields 14 and 15)") {
+    // A command name with spaces and a ')' must not shift the fields.
+    const std::string stat =
+            "4242 (thing gate) (x)) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 3 0 "
+            "1000 100000000 2000 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 0 0 0 0 0 0\n";
+    CHECK(parse_proc_stat_cpu_ticks(stat) == 325u);
+    CHECK(parse_proc_stat_cpu_ticks("1 (init) S 0 1 1 0 -1 0 0 0 0 0 7 8") == 15u);
+    CHECK_FALSE(parse_proc_stat_cpu_ticks("").has_value());
+    CHECK_FALSE(parse_proc_stat_cpu_ticks("1 (init) S 0 1 1 0 -1 0 0 0 0 0 7").has_value());
+    CHECK_FALSE(parse_proc_stat_cpu_ticks("1 (init) S 0 1 1 0 -1 0 0 0 0 0 x 8").has_value());
+    CHECK_FALSE(parse_proc_stat_cpu_ticks("no parenthesis here 1 2 3").has_value());
+}
+
+TEST_CASE("report: CPU seconds and figures per broker CPU second") {
+    const auto o = make({"--scenario", "fan-in", "--qos", "1"});
+    auto r = sample();
+    CHECK_FALSE(msgs_per_broker_cpu_s(r).has_value());
+    auto v = json::parse(to_json(o, r)).as_object();
+    CHECK(v.at("broker_cpu_s").is_null());
+    CHECK(v.at("msgs_per_broker_cpu_s").is_null());
+    CHECK(v.at("backlog").is_null());
+    r.measured_s = 4;
+    r.broker_cpu_s = 0.5;
+    r.tool_cpu_s = 4;
+    r.rx_queue_max = 1234;
+    CHECK(*msgs_per_broker_cpu_s(r) == doctest::Approx(4000));
+    v = json::parse(to_json(o, r)).as_object();
+    CHECK(v.at("broker_cpu_s").to_number<double>() == doctest::Approx(0.5));
+    CHECK(v.at("tool_cpu_s").to_number<double>() == doctest::Approx(4));
+    CHECK(v.at("measured_s").to_number<double>() == doctest::Approx(4));
+    CHECK(v.at("broker_cpu_pct").to_number<double>() == doctest::Approx(12.5));
+    CHECK(v.at("tool_cpu_pct").to_number<double>() == doctest::Approx(100));
+    CHECK(v.at("msgs_per_broker_cpu_s").to_number<double>() == doctest::Approx(4000));
+    CHECK(v.at("connects_per_broker_cpu_s").is_null());
+    CHECK(v.at("rx_queue_max_bytes").to_number<int>() == 1234);
+
+    const auto storm = make({"--scenario", "storm"});
+    run_result s;
+    s.connects = 900;
+    s.connect_s = 1;
+    s.broker_cpu_s = 0.9;
+    v = json::parse(to_json(storm, s)).as_object();
+    CHECK(v.at("connects_per_broker_cpu_s").to_number<double>() == doctest::Approx(1000));
+    CHECK(v.at("msgs_per_broker_cpu_s").is_null());
+}
+
+TEST_CASE("report: backlog figures, and the comparison's medians per broker CPU second") {
+    const auto o = make({"--scenario", "backlog", "--max-messages", "2000"});
+    auto r = sample();
+    r.broker_cpu_s = 1;
+    r.backlog = backlog_result{0.5, 0.001, 0.25, 2000, 2000};
+    CHECK(msgs_per_s_stored(r) == doctest::Approx(4000));
+    CHECK(msgs_per_s_drained(r) == doctest::Approx(8000));
+    const auto v = json::parse(to_json(o, r)).as_object();
+    const auto& b = v.at("backlog").as_object();
+    CHECK(b.at("stored").to_number<int>() == 2000);
+    CHECK(b.at("drained").to_number<int>() == 2000);
+    CHECK(b.at("msgs_per_s_stored").to_number<double>() == doctest::Approx(4000));
+    CHECK(b.at("msgs_per_s_drained").to_number<double>() == doctest::Approx(8000));
+    CHECK(b.at("reconnect_s").to_number<double>() == doctest::Approx(0.001));
+
+    auto slower = r;
+    slower.broker_cpu_s = 4;
+    slower.backlog->drain_s = 1;
+    const auto c = json::parse(compare_json(o, {r}, {slower})).as_object();
+    const auto& ratio = c.at("ratio_a_over_b").as_object();
+    CHECK(ratio.at("msgs_per_broker_cpu_s").to_number<double>() == doctest::Approx(4));
+    CHECK(ratio.at("msgs_per_s_drained").to_number<double>() == doctest::Approx(4));
+    CHECK(ratio.at("msgs_per_s_stored").to_number<double>() == doctest::Approx(1));
+    CHECK(c.at("a").as_object().at("broker_cpu_s").to_number<double>() == doctest::Approx(1));
+    CHECK(c.at("b").as_object().contains("tool_cpu_s"));
+    // Without --broker-pid the per-CPU ratio has nothing to divide by.
+    auto no_pid = r;
+    no_pid.broker_cpu_s.reset();
+    const auto n = json::parse(compare_json(o, {r}, {no_pid})).as_object();
+    CHECK(n.at("ratio_a_over_b").as_object().at("msgs_per_broker_cpu_s").is_null());
+}
+
 } // namespace
 } // namespace thinggate::bench
