@@ -197,7 +197,9 @@ int run(const app::config& cfg) {
     // every queued commit).
     b.flush_after_stop();
     store->close();
-    spdlog::info("thinggate stopped");
+    const auto st = b.stats();
+    spdlog::info("thinggate stopped: messages in={} out={} dropped={} refused={} denied={}", st.messages_in,
+                 st.messages_out, st.dropped, st.refused, st.denied);
     return EXIT_SUCCESS;
 }
 
