@@ -196,9 +196,9 @@ EOF
 
 # name | figure | bench arguments (a leading "tls" selects the mutual-TLS listeners)
 scenarios=(
-    "fan-in 100→1 64 B QoS 0|msgs|--scenario fan-in --publishers 100 --payload 64 --qos 0"
+    "fan-in 100→1 64 B QoS 0|msgs|--scenario fan-in --publishers 100 --payload 64 --qos 0 --drain 20"
     "fan-in 100→1 64 B QoS 1|msgs|--scenario fan-in --publishers 100 --payload 64 --qos 1"
-    "fan-out 1→100 64 B QoS 0|msgs|--scenario fan-out --subscribers 100 --payload 64 --qos 0"
+    "fan-out 1→100 64 B QoS 0|msgs|--scenario fan-out --subscribers 100 --payload 64 --qos 0 --drain 20"
     "fan-out 1→100 64 B QoS 1|msgs|--scenario fan-out --subscribers 100 --payload 64 --qos 1"
     "fan-out 1→100 4 KiB QoS 1|mb|--scenario fan-out --subscribers 100 --payload 4096 --qos 1"
     "fan-out 1→100 64 KiB QoS 1|mb|--scenario fan-out --subscribers 100 --payload 65536 --qos 1"
