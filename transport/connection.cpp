@@ -42,9 +42,10 @@ constexpr std::size_t tls_read_chunk = tls_channel::max_record;
 // Plain TCP: pieces smaller than this are copied into one staging buffer so that a write of
 // many small frames is one system call; larger bodies are written from the shared message.
 constexpr std::size_t coalesce_below = 2048;
-// Buffers of the last write kept for the next one only up to these sizes (idle memory).
-constexpr std::size_t keep_staging = 1024;
-constexpr std::size_t keep_frames = 16;
+// Buffers of the last write kept for the next one up to these sizes while the writer is busy;
+// when it goes idle it keeps none of the staging buffer and only a few frame slots.
+constexpr std::size_t keep_staging = 16 * 1024;
+constexpr std::size_t keep_frames = 8;
 
 std::string subject_cn(X509* cert) {
     X509_NAME* name = X509_get_subject_name(cert);
@@ -405,6 +406,14 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
                 }
                 co_return;
             }
+            // Going idle: an idle connection keeps no write buffers.
+            if (staging_.capacity() > std::string().capacity()) { // beyond the inline bytes
+                std::string().swap(staging_);
+            }
+            if (frames_.capacity() > keep_frames) {
+                std::vector<broker::out_frame>().swap(frames_);
+                std::vector<asio::const_buffer>().swap(buffers_);
+            }
             writer_waiting_ = true;
             wake_.expires_at(time_point::max());
             auto [ec] = co_await wake_.async_wait(use_tuple);
@@ -427,13 +436,8 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
         }
         frames_.clear();
         buffers_.clear();
-        // Keep the last write's buffers only while small: an idle connection holds little.
         if (staging_.capacity() > keep_staging) {
             std::string().swap(staging_);
-        }
-        if (frames_.capacity() > keep_frames) {
-            std::vector<broker::out_frame>().swap(frames_);
-            std::vector<asio::const_buffer>().swap(buffers_);
         }
         if (ec) {
             if (state_ != state::closed) {
