@@ -84,6 +84,13 @@ std::span<std::uint8_t> client_machine::prepare_input(std::size_t min_size) {
     return {in_.data() + in_end_, in_.size() - in_end_};
 }
 
+void client_machine::release_input() noexcept {
+    if (in_begin_ == in_end_) {
+        in_begin_ = in_end_ = 0;
+        std::vector<std::uint8_t>().swap(in_);
+    }
+}
+
 void client_machine::commit_input(std::size_t n) {
     in_end_ += n;
     process_input();
@@ -1260,6 +1267,8 @@ client::~client() = default;
 std::span<std::uint8_t> client::prepare_input(std::size_t min_size) { return impl_->m.prepare_input(min_size); }
 
 void client::commit_input(std::size_t n) { impl_->m.commit_input(n); }
+
+void client::release_input() noexcept { impl_->m.release_input(); }
 
 bool client::input_paused() const noexcept { return impl_->m.input_paused(); }
 

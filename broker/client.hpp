@@ -81,6 +81,9 @@ public:
     std::span<std::uint8_t> prepare_input(std::size_t min_size = 4096);
     /// `n` bytes were read into the span from prepare_input; processes every complete packet, in order.
     void commit_input(std::size_t n);
+    /// The transport waits for the socket: frees the input buffer if it holds no unprocessed
+    /// bytes (an idle connection then holds none; the next prepare_input allocates again).
+    void release_input() noexcept;
     /// True while the client takes no more input (publish rate over its limit, or its session is
     /// being handed over from another shard): the transport stops reading, so TCP slows the peer,
     /// until connection_io::resume_input().

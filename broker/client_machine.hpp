@@ -28,6 +28,7 @@ public:
     // transport side (see client.hpp)
     std::span<std::uint8_t> prepare_input(std::size_t min_size);
     void commit_input(std::size_t n);
+    void release_input() noexcept;
     bool input_paused() const noexcept { return stalled() && !closing_; }
     bool take_output(std::vector<out_frame>& out);
     void output_written(std::size_t n);

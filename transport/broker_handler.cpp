@@ -17,6 +17,8 @@ std::span<std::uint8_t> broker_handler::prepare_input(std::size_t min_size) {
     return client_.prepare_input(min_size);
 }
 
+void broker_handler::release_input() { client_.release_input(); }
+
 bool broker_handler::input_paused() const noexcept {
     return client_.input_paused();
 }

@@ -21,6 +21,7 @@ public:
             broker::connection_info info);
     std::span<std::uint8_t> prepare_input(std::size_t min_size) override;
     void commit_input(std::size_t n) override;
+    void release_input() override;
     bool input_paused() const noexcept override;
     bool take_output(std::vector<broker::out_frame>& out) override;
     void output_written(std::size_t n) override;

@@ -38,10 +38,15 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::chrono::seconds flush_timeout = 3s; // close(flush) and the TLS close_notify
 constexpr std::size_t read_chunk = 4096;
-// TLS: pieces smaller than this are copied into one staging buffer so that small frames share
-// records; larger bodies are encrypted straight from the shared message.
+// TLS: room for a whole record's plaintext, so that one SSL_read takes one record.
+constexpr std::size_t tls_read_chunk = tls_channel::max_record;
+// Plain TCP: pieces smaller than this are copied into one staging buffer so that a write of
+// many small frames is one system call; larger bodies are written from the shared message.
 constexpr std::size_t coalesce_below = 2048;
+// Buffers of the last write kept for the next one up to these sizes while the writer is busy;
+// when it goes idle it keeps none of the staging buffer and only a few frame slots.
 constexpr std::size_t keep_staging = 16 * 1024;
+constexpr std::size_t keep_frames = 8;
 
 std::string subject_cn(X509* cert) {
     X509_NAME* name = X509_get_subject_name(cert);
@@ -81,7 +86,7 @@ Stream make_stream(tcp_socket sock, const tls_context_ptr& tls) {
     if constexpr (std::is_same_v<Stream, tcp_socket>) {
         return Stream(std::move(sock));
     } else {
-        return Stream(std::move(sock), tls->context());
+        return Stream(std::move(sock), tls->native());
     }
 }
 
@@ -112,7 +117,7 @@ connection<Stream>::~connection() {
 template <class Stream>
 tcp_socket& connection<Stream>::socket() noexcept {
     if constexpr (is_tls) {
-        return stream_.next_layer();
+        return stream_.socket();
     } else {
         return stream_;
     }
@@ -159,16 +164,20 @@ asio::awaitable<bool> connection<Stream>::handshake() {
         boost::system::error_code ep_ec;
         const auto ep = socket().remote_endpoint(ep_ec);
         identity_.peer = ep_ec ? std::string("?") : endpoint_string(ep);
-        attach_handshake_identity(ssl, &identity_);
-        auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
-        attach_handshake_identity(ssl, nullptr);
-        if (ec) {
+        if (ssl != nullptr) {
+            attach_handshake_identity(ssl, &identity_);
+        }
+        bool ok = co_await stream_.handshake();
+        if (ssl != nullptr) {
+            attach_handshake_identity(ssl, nullptr);
+        }
+        if (!ok || state_ != state::handshake) {
             core_.handshake_failures.fetch_add(1, std::memory_order_relaxed);
             spdlog::debug(
                     "listener '{}': TLS handshake with {} failed: {}",
                     listener_.cfg.name,
                     identity_.peer,
-                    ec.message());
+                    state_ != state::handshake ? std::string("closed") : stream_.error());
             co_return false;
         }
         if (auto* auth = tls_->authenticator(); auth != nullptr && !identity_.certificate) {
@@ -273,6 +282,7 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
             std::size_t n = 0;
             if constexpr (!is_tls) {
                 if (wait_first) {
+                    handler_->release_input(); // an idle connection holds no input buffer
                     auto [wec] = co_await stream_.async_wait(tcp_socket::wait_read, use_tuple);
                     if (wec || state_ == state::closed) {
                         break;
@@ -291,16 +301,26 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                 // A short read drained the socket: wait before asking for a buffer again.
                 wait_first = n < buf.size();
             } else {
-                auto buf = handler_->prepare_input(read_chunk);
-                auto [ec, got] = co_await stream_.async_read_some(
-                        asio::buffer(buf.data(), buf.size()), use_tuple);
-                if (ec == asio::error::operation_aborted && flushed_ && state_ == state::closing) {
-                    continue; // the writer finished the flush: send close_notify next
+                // What OpenSSL has already read or decrypted is taken before waiting: SSL_read
+                // asks to wait only once the socket itself had nothing more.
+                auto buf = handler_->prepare_input(tls_read_chunk);
+                auto st = stream_.read_some(buf, n);
+                if (st == tls_status::want_read || st == tls_status::want_write) {
+                    if (st == tls_status::want_read) {
+                        handler_->release_input(); // an idle connection holds no input buffer
+                    }
+                    bool ready = co_await stream_.wait(st);
+                    if (state_ == state::closed) {
+                        break;
+                    }
+                    if (!ready && !(flushed_ && state_ == state::closing)) {
+                        break;
+                    }
+                    continue; // or: the writer finished the flush, send close_notify next
                 }
-                if (ec) {
-                    break;
+                if (st != tls_status::ok) {
+                    break; // close_notify, end of stream, error
                 }
-                n = got;
             }
             if (state_ == state::open) {
                 if (read_timeout_.count() > 0) {
@@ -333,8 +353,7 @@ asio::awaitable<void> connection<Stream>::tls_shutdown() {
     if constexpr (is_tls) {
         // Bounded by the flush deadline set in close(); a peer that never answers our
         // close_notify is cut off by the watchdog.
-        auto [ec] = co_await stream_.async_shutdown(use_tuple);
-        (void)ec; // any outcome ends the connection
+        co_await stream_.shutdown(); // any outcome ends the connection
     }
     co_return;
 }
@@ -397,6 +416,14 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
                 }
                 co_return;
             }
+            // Going idle: an idle connection keeps no write buffers.
+            if (staging_.capacity() > std::string().capacity()) { // beyond the inline bytes
+                std::string().swap(staging_);
+            }
+            if (frames_.capacity() > keep_frames) {
+                std::vector<broker::out_frame>().swap(frames_);
+                std::vector<asio::const_buffer>().swap(buffers_);
+            }
             writer_waiting_ = true;
             wake_.expires_at(time_point::max());
             auto [ec] = co_await wake_.async_wait(use_tuple);
@@ -404,8 +431,19 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
             writer_waiting_ = false;
             continue;
         }
-        build_buffers();
-        auto [ec, n] = co_await asio::async_write(stream_, buffers_, use_tuple);
+        std::size_t n = 0;
+        boost::system::error_code ec;
+        if constexpr (is_tls) {
+            bool ok = co_await stream_.write_frames(frames_, n);
+            if (!ok) {
+                ec = asio::error::broken_pipe;
+            }
+        } else {
+            build_buffers();
+            auto [wec, wn] = co_await asio::async_write(stream_, buffers_, use_tuple);
+            ec = wec;
+            n = wn;
+        }
         frames_.clear();
         buffers_.clear();
         if (staging_.capacity() > keep_staging) {
@@ -413,7 +451,13 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
         }
         if (ec) {
             if (state_ != state::closed) {
-                spdlog::debug("listener '{}': write failed: {}", listener_.cfg.name, ec.message());
+                if constexpr (is_tls) {
+                    spdlog::debug(
+                            "listener '{}': write failed: {}", listener_.cfg.name, stream_.error());
+                } else {
+                    spdlog::debug(
+                            "listener '{}': write failed: {}", listener_.cfg.name, ec.message());
+                }
             }
             hard_close();
             co_return;
@@ -502,8 +546,12 @@ void connection<Stream>::hard_close() noexcept {
         return;
     }
     state_ = state::closed;
-    boost::system::error_code ec;
-    socket().close(ec);
+    if constexpr (is_tls) {
+        stream_.close();
+    } else {
+        boost::system::error_code ec;
+        socket().close(ec);
+    }
     watchdog_.cancel();
     wake_.cancel();
     gate_.cancel();
@@ -585,6 +633,6 @@ void connection<Stream>::on_watchdog() {
 }
 
 template class connection<tcp_socket>;
-template class connection<tls_stream>;
+template class connection<tls_channel>;
 
 } // namespace thinggate::transport::detail

@@ -20,6 +20,7 @@
 
 #include "broker/client.hpp"
 #include "transport/server_core.hpp"
+#include "transport/tls_channel.hpp"
 
 namespace thinggate::transport::detail {
 
@@ -96,7 +97,7 @@ private:
     std::unique_ptr<connection_handler> handler_;
     std::vector<broker::out_frame> frames_;
     std::vector<asio::const_buffer> buffers_;
-    std::string staging_; // TLS only: small frames coalesced into few records
+    std::string staging_; // plain TCP: small frames coalesced into one write (freed when idle)
     time_point deadline_ = time_point::max();
     std::chrono::milliseconds read_timeout_{0};
     broker::shard_id shard_;

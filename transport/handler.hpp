@@ -22,6 +22,9 @@ public:
     virtual ~connection_handler() = default;
     virtual std::span<std::uint8_t> prepare_input(std::size_t min_size) = 0;
     virtual void commit_input(std::size_t n) = 0;
+    /// The connection is about to wait for the socket: a handler may free its input buffer when
+    /// it holds no unprocessed bytes (idle connections then hold none). Default: keep it.
+    virtual void release_input() {}
     /// While true the connection does not read (backpressure); it reads again on
     /// connection_io::resume_input().
     virtual bool input_paused() const noexcept { return false; }

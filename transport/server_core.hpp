@@ -21,7 +21,6 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include "transport/handler.hpp"
 #include "transport/listener_config.hpp"
@@ -36,7 +35,6 @@ using tcp = asio::ip::tcp;
 // I/O objects bound to one shard's io_context: no type-erased executor on the hot path.
 using executor = asio::io_context::executor_type;
 using tcp_socket = asio::basic_stream_socket<tcp, executor>;
-using tls_stream = asio::ssl::stream<tcp_socket>;
 using acceptor = asio::basic_socket_acceptor<tcp, executor>;
 using timer = asio::basic_waitable_timer<
         std::chrono::steady_clock,
@@ -44,6 +42,8 @@ using timer = asio::basic_waitable_timer<
         executor>;
 
 class connection_base;
+class tls_channel; // tls_channel.hpp
+using tls_stream = tls_channel;
 
 /// "1.2.3.4:5" or "[::1]:5" (v4-mapped IPv6 addresses shown as IPv4).
 std::string endpoint_string(const tcp::endpoint& ep);

@@ -74,7 +74,8 @@ struct echo_state {
 
 /// Echoes what it reads (head = first byte, body = the rest borrowed from a shared message, so
 /// writes are scatter-gather). Commands: "close\n" (reply "bye\n", close with flush), "drop\n"
-/// (close without flush), "timeout <ms>\n" (set the read timeout, reply "ok\n").
+/// (close without flush), "timeout <ms>\n" (set the read timeout, reply "ok\n"), "burst <n>
+/// <size>\n" (queue n frames of `size` bytes 'b' at once: one write of many small frames).
 class echo_handler final : public transport::connection_handler {
 public:
     echo_handler(echo_state& st, broker::connection_io& io)
@@ -94,6 +95,16 @@ public:
             timeout_ = std::chrono::milliseconds(std::stoi(s.substr(8)));
             io_.read_timeout_changed();
             queue("ok\n");
+            return;
+        }
+        if (s.rfind("burst ", 0) == 0) {
+            auto sp = s.find(' ', 6);
+            int count = std::stoi(s.substr(6, sp - 6));
+            auto size = static_cast<std::size_t>(std::stoul(s.substr(sp + 1)));
+            for (int i = 0; i < count; ++i) {
+                out_.push_back({std::string(size, 'b'), {}, nullptr});
+            }
+            io_.wake_writer();
             return;
         }
         if (s == "close\n") {
@@ -222,6 +233,7 @@ struct client_options {
     std::string sni; ///< TLS server name to send; empty: none
     bool legacy = false; ///< security level 0, so that the client can even try TLS 1.1
     SSL_SESSION* resume = nullptr;
+    int receive_buffer = 0; ///< SO_RCVBUF before connecting (0: default): a slow reader
 };
 
 /// A client over TCP or TLS (Stream = tcp::socket or ssl::stream<tcp::socket>); each call runs
@@ -264,10 +276,25 @@ public:
         return got && *got == msg;
     }
 
+    /// TLS: sends close_notify (and waits for the peer's answer or end of stream).
+    void shutdown() {
+        if constexpr (is_tls) {
+            run(do_shutdown());
+        }
+    }
+
     /// True when the peer ends the connection (EOF or error) within the deadline; then closes.
     bool wait_closed() { return run(do_wait_closed()); }
 
     std::string error;
+
+    /// TLS records of application data received so far (counted once count_records() ran).
+    std::size_t records_received = 0;
+
+    void count_records() {
+        SSL_set_msg_callback(ssl(), &basic_client::on_record);
+        SSL_set_msg_callback_arg(ssl(), this);
+    }
 
     SSL* ssl() {
         if constexpr (is_tls) {
@@ -303,6 +330,14 @@ public:
     }
 
 private:
+    static void on_record(
+            int write_p, int, int content_type, const void* buf, std::size_t len, SSL*, void* arg) {
+        if (write_p == 0 && content_type == SSL3_RT_HEADER && len >= 1 &&
+            static_cast<const unsigned char*>(buf)[0] == SSL3_RT_APPLICATION_DATA) {
+            ++static_cast<basic_client*>(arg)->records_received;
+        }
+    }
+
     Stream make() {
         if constexpr (is_tls) {
             SSL_CTX* c = ctx_.native_handle();
@@ -375,6 +410,10 @@ private:
     asio::awaitable<bool> do_connect() {
         constexpr auto tok = asio::as_tuple(asio::use_awaitable);
         asio::ip::tcp::endpoint ep(asio::ip::make_address(host_), port_);
+        if (opts_.receive_buffer > 0) {
+            socket().open(ep.protocol());
+            socket().set_option(asio::socket_base::receive_buffer_size(opts_.receive_buffer));
+        }
         auto [ec] = co_await socket().async_connect(ep, tok);
         if (ec) {
             error = ec.message();
@@ -409,6 +448,14 @@ private:
         if (ec) {
             error = ec.message();
             co_return false;
+        }
+        co_return true;
+    }
+
+    asio::awaitable<bool> do_shutdown() {
+        if constexpr (is_tls) {
+            auto [ec] = co_await stream_.async_shutdown(asio::as_tuple(asio::use_awaitable));
+            (void)ec;
         }
         co_return true;
     }
