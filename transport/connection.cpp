@@ -333,14 +333,13 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                 handler_->commit_input(n);
             }
             // closing: input after close() is read and dropped until the peer goes away.
-            if constexpr (!is_tls) {
-                if (!wait_first) {
-                    // More is waiting in the socket, but the shard runs what this read caused
-                    // first (the deliveries it posted, other connections): read in a loop, a
-                    // fast publisher would starve them, and a congested subscriber would be
-                    // seen only after thousands more messages had been routed to it.
-                    co_await asio::post(core_.pool.context(shard_), asio::use_awaitable);
-                }
+            // More may be waiting (TCP: the read filled the buffer; TLS: any successful read),
+            // but the shard runs what this read caused first (the deliveries it posted, other
+            // connections): read in a loop, a fast publisher would starve them, and a
+            // congested subscriber would be seen only after thousands more messages had been
+            // routed to it.
+            if (is_tls || !wait_first) {
+                co_await asio::post(core_.pool.context(shard_), asio::use_awaitable);
             }
         }
     }
