@@ -8,8 +8,10 @@
 // groups X25519, P-256, P-384; client certificate required and verified — against the identity
 // registry (client_auth = registry: registry_authenticator, from OpenSSL's certificate
 // verification callback, so that a refused certificate fails the handshake) or against ca_file;
-// no session tickets and no renegotiation; a server-side session-id cache (TLS 1.3 resumption
-// uses stateful tickets that point into it, never self-contained encrypted ones); ALPN enforced
+// no session tickets and no renegotiation; a bounded server-side session-id cache
+// (tls_session_cache: TLS 1.3 resumption uses stateful tickets that point into it, never
+// self-contained encrypted ones); the server's chain is cert_file's (no automatic chain
+// building from a CA store on every handshake); ALPN enforced
 // when the listener lists protocols (a client offering none of them, or no ALPN at all, fails
 // the handshake); the private key must not be accessible to group or other.
 
@@ -21,6 +23,7 @@
 
 #include "policy/context.hpp"
 #include "transport/listener_config.hpp"
+#include "transport/tls_session_cache.hpp"
 
 namespace thinggate::transport {
 
@@ -59,7 +62,11 @@ public:
 
     const std::string& listener_name() const noexcept { return listener_; }
 
+    /// The listener's session cache (stateful resumption).
+    tls_session_cache& sessions() noexcept { return sessions_; }
+
 private:
+    tls_session_cache sessions_; ///< before ctx_: the context's callbacks point into it
     boost::asio::ssl::context ctx_;
     std::vector<unsigned char> alpn_wire_;
     registry_authenticator* auth_ = nullptr;

@@ -51,8 +51,13 @@ TEST_CASE("tls_context: the policy is applied to the SSL_CTX") {
     CHECK((opts & SSL_OP_NO_RENEGOTIATION) != 0);
     CHECK((opts & SSL_OP_CIPHER_SERVER_PREFERENCE) != 0);
     CHECK((SSL_CTX_get_mode(c) & SSL_MODE_RELEASE_BUFFERS) != 0);
+    // The server's chain is cert_file's: no chain building from the CA store per handshake.
+    CHECK((SSL_CTX_get_mode(c) & SSL_MODE_NO_AUTO_CHAIN) != 0);
     CHECK(SSL_CTX_get_verify_mode(c) == (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT));
-    CHECK(SSL_CTX_get_session_cache_mode(c) == SSL_SESS_CACHE_SERVER);
+    // Our bounded session cache, not OpenSSL's internal one (tls_session_cache).
+    CHECK(SSL_CTX_get_session_cache_mode(c) == (SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL));
+    CHECK(SSL_CTX_get_timeout(c) == 600);
+    CHECK(ctx->sessions().capacity() == 4096);
     CHECK(SSL_CTX_get_num_tickets(c) == 1);
 
     // TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20 only (TLS 1.3 suites are all AEAD).
