@@ -1,5 +1,6 @@
 #include "auth/peer_verify.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -236,6 +237,13 @@ verify_outcome verify_client_certificate(
     }
     switch (registered->status) {
     case certificate_status::active:
+        out.chain_valid_from = registry_time::min();
+        out.chain_valid_until = registry_time::max();
+        for (int i = 0; i < length; ++i) {
+            const X509& c = *sk_X509_value(verified, i);
+            out.chain_valid_from = std::max(out.chain_valid_from, not_before(c));
+            out.chain_valid_until = std::min(out.chain_valid_until, not_after(c));
+        }
         out.result = verify_outcome::kind::accepted;
         out.reason = refusal::no_certificate;
         out.message = "client certificate " + out.certificate_id + " accepted (CA " +

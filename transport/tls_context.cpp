@@ -36,7 +36,11 @@ int verify_with_registry(X509_STORE_CTX* store, void* arg) {
                          ? static_cast<handshake_identity*>(SSL_get_ex_data(ssl, identity_index()))
                          : nullptr;
     auto certificate = self->authenticator()->verify(
-            leaf, untrusted, self->listener_name(), slot != nullptr ? slot->peer : "?");
+            leaf,
+            untrusted,
+            self->listener_name(),
+            slot != nullptr ? slot->peer : "?",
+            /*remember=*/true);
     if (!certificate) {
         X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
         return 0;

@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include "auth/certificate_fields.hpp"
 #include "auth/pki.hpp"
 #include "auth/registry.hpp"
 #include "persist/memory_store.hpp"
@@ -237,7 +238,8 @@ TEST_CASE("registry mode: TLS 1.3 resumption is checked against the registry aga
         t::tls_client first(s.srv->port("l"), o);
         REQUIRE_MESSAGE(first.connect(), first.error);
         REQUIRE(first.echo("one")); // the NewSessionTicket is read with the echo
-        ticket = SSL_get1_session(first.ssl());
+        // A copy: the client's own SSL_free (no close_notify) marks its session not resumable.
+        ticket = SSL_SESSION_dup(SSL_get0_session(first.ssl()));
         REQUIRE(ticket != nullptr);
     } // ends without close_notify
     SSL_SESSION* next_ticket = nullptr;
@@ -248,7 +250,7 @@ TEST_CASE("registry mode: TLS 1.3 resumption is checked against the registry aga
         REQUIRE_MESSAGE(resumed.connect(), resumed.error);
         REQUIRE(SSL_session_reused(resumed.ssl()) == 1);
         REQUIRE(resumed.echo("two")); // accepted: the registry says ACTIVE
-        next_ticket = SSL_get1_session(resumed.ssl());
+        next_ticket = SSL_SESSION_dup(SSL_get0_session(resumed.ssl()));
         REQUIRE(next_ticket != nullptr);
         REQUIRE(SSL_SESSION_is_resumable(next_ticket) == 1);
     }
@@ -271,6 +273,44 @@ TEST_CASE("registry mode: TLS 1.3 resumption is checked against the registry aga
     SSL_SESSION_free(next_ticket);
     std::lock_guard lk(s.st.mu);
     CHECK(s.st.infos.size() == 2);
+}
+
+TEST_CASE("registry_authenticator: a kept handshake result answers re-checks only while the "
+          "registry is unchanged") {
+    registry_server s; // its registry only; no server started
+    const auto id = s.register_certificate(*s.pki.client.cert, auth::certificate_status::active);
+    transport::registry_authenticator authn(*s.reg, {});
+    // A certificate object of its own, as a handshake parses one.
+    auto parsed = auth::parse_certificate_pem(auth::certificate_to_pem(*s.pki.client.cert));
+    REQUIRE(parsed.has_value());
+    X509* leaf = parsed->get();
+
+    // Without a kept result, a re-check verifies in full.
+    auto plain = authn.verify(leaf, nullptr, "l", "peer");
+    REQUIRE(plain != nullptr);
+    CHECK(authn.kept_results_used() == 0);
+
+    // The handshake's check keeps its result; a plain check (a resumption) then uses it.
+    auto full = authn.verify(leaf, nullptr, "l", "peer", /*remember=*/true);
+    REQUIRE(full != nullptr);
+    CHECK(full->id == id);
+    auto again = authn.verify(leaf, nullptr, "l", "peer");
+    CHECK(again == full);
+    CHECK(authn.kept_results_used() == 1);
+
+    // Any registry change: verified in full again, and a REVOKED certificate is refused.
+    REQUIRE(s.reg->update([&](auth::registry_txn& txn) {
+                     return txn.update_certificate(id, auth::certificate_status::revoked);
+                 }).has_value());
+    CHECK(authn.verify(leaf, nullptr, "l", "peer") == nullptr);
+    CHECK(authn.kept_results_used() == 1);
+
+    // Another authenticator (another server) does not use this one's kept result.
+    transport::registry_authenticator other(*s.reg, {});
+    CHECK(other.verify(leaf, nullptr, "l", "peer") == nullptr);
+    CHECK(other.kept_results_used() == 0);
+    authn.stop();
+    other.stop();
 }
 
 TEST_CASE("registry mode: just-in-time registration records PENDING_ACTIVATION and publishes") {

@@ -371,7 +371,8 @@ TEST_CASE("server: TLS 1.3 sessions resume after the first connection ended with
         t::tls_client first(s.port(), good_client(pki, TLS1_3_VERSION));
         REQUIRE_MESSAGE(first.connect(), first.error);
         REQUIRE(first.echo("one")); // reading the echo also reads the NewSessionTicket
-        ticket = SSL_get1_session(first.ssl());
+        // A copy: the client's own SSL_free (no close_notify) marks its session not resumable.
+        ticket = SSL_SESSION_dup(SSL_get0_session(first.ssl()));
         REQUIRE(ticket != nullptr);
         REQUIRE(SSL_SESSION_is_resumable(ticket) == 1);
     } // closed without close_notify: OpenSSL's own cache would drop the session now
@@ -407,7 +408,8 @@ TEST_CASE("server: session_cache_size = 0 turns resumption off") {
         t::tls_client first(s.port(), good_client(pki, TLS1_2_VERSION));
         REQUIRE_MESSAGE(first.connect(), first.error);
         REQUIRE(first.echo("one"));
-        ticket = SSL_get1_session(first.ssl());
+        // A copy: the client's own SSL_free (no close_notify) marks its session not resumable.
+        ticket = SSL_SESSION_dup(SSL_get0_session(first.ssl()));
         REQUIRE(ticket != nullptr);
     }
     auto o = good_client(pki, TLS1_2_VERSION);

@@ -114,7 +114,7 @@ TEST_CASE("tls_session_cache: install sets server mode without OpenSSL's interna
     CHECK(SSL_CTX_get_session_cache_mode(ctx) ==
           (SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL));
     CHECK(SSL_CTX_get_timeout(ctx) == 300);
-    CHECK(SSL_CTX_sess_get_new_cb(ctx) != nullptr);
-    CHECK(SSL_CTX_sess_get_get_cb(ctx) != nullptr);
+    CHECK(bool(SSL_CTX_sess_get_new_cb(ctx)));
+    CHECK(bool(SSL_CTX_sess_get_get_cb(ctx)));
     SSL_CTX_free(ctx);
 }
