@@ -191,6 +191,9 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
     if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
         fail(cfg, "cannot set the TLS 1.2 cipher list: " + openssl_errors());
     }
+    if (SSL_CTX_set_ciphersuites(ctx, tls13_ciphersuites) != 1) {
+        fail(cfg, "cannot set the TLS 1.3 cipher suites: " + openssl_errors());
+    }
     if (SSL_CTX_set1_groups_list(ctx, tls_groups) != 1) {
         fail(cfg, "cannot set the key exchange groups: " + openssl_errors());
     }

@@ -3,6 +3,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <openssl/ssl.h>
@@ -80,6 +81,17 @@ TEST_CASE("tls_context: the policy is applied to the SSL_CTX") {
         CHECK_MESSAGE(allowed12.count(name) == 1, name);
     }
     CHECK(tls12 == 6);
+    // TLS 1.3: the three AEAD suites, AES-128-GCM first (the server's preference).
+    std::vector<std::string> tls13;
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        std::string name = SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i));
+        if (name.rfind("TLS_", 0) == 0) {
+            tls13.push_back(name);
+        }
+    }
+    CHECK(tls13 ==
+          std::vector<std::string>{
+                  "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"});
     CHECK(ctx->alpn_wire().empty());
 
     // The client CA list names our CA, so clients pick the right certificate.
