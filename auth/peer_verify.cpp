@@ -1,5 +1,6 @@
 #include "auth/peer_verify.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -164,7 +165,13 @@ verify_outcome verify_client_certificate(
                 refusal::unknown_ca,
                 "the certificate is itself a registered CA certificate, not a device's");
     }
-    out.ca_certificate_id = certificate_id(*sk_X509_value(verified, 1));
+    // Issuers out of the trust store are known by pointer; only a certificate the client sent
+    // (an intermediate it supplied) needs a digest.
+    auto id_of = [&snap](X509* cert) {
+        const std::string* known = snap.ca_id_of(cert);
+        return known != nullptr ? *known : certificate_id(*cert);
+    };
+    out.ca_certificate_id = id_of(sk_X509_value(verified, 1));
     const auto* issuer = snap.find_ca(out.ca_certificate_id);
     if (issuer == nullptr) {
         return refuse(
@@ -182,7 +189,8 @@ verify_outcome verify_client_certificate(
     }
     for (int i = 0; i + 1 < length; ++i) {
         X509* subject = sk_X509_value(verified, i);
-        const auto issuer_id = certificate_id(*sk_X509_value(verified, i + 1));
+        const auto issuer_id =
+                i == 0 ? out.ca_certificate_id : id_of(sk_X509_value(verified, i + 1));
         const auto* trust = snap.trust(issuer_id);
         if (trust == nullptr) {
             continue;
@@ -229,6 +237,13 @@ verify_outcome verify_client_certificate(
     }
     switch (registered->status) {
     case certificate_status::active:
+        out.chain_valid_from = registry_time::min();
+        out.chain_valid_until = registry_time::max();
+        for (int i = 0; i < length; ++i) {
+            const X509& c = *sk_X509_value(verified, i);
+            out.chain_valid_from = std::max(out.chain_valid_from, not_before(c));
+            out.chain_valid_until = std::min(out.chain_valid_until, not_after(c));
+        }
         out.result = verify_outcome::kind::accepted;
         out.reason = refusal::no_certificate;
         out.message = "client certificate " + out.certificate_id + " accepted (CA " +

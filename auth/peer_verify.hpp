@@ -65,6 +65,13 @@ struct verify_outcome {
     std::string jitr_topic;
     std::string jitr_payload;
 
+    /// accepted: the time window in which every certificate of the verified chain is valid
+    /// (the latest notBefore, the earliest notAfter). A later check against the same registry
+    /// snapshot inside this window would decide the same (registry_authenticator uses it for
+    /// resumed sessions).
+    registry_time chain_valid_from{};
+    registry_time chain_valid_until{};
+
     bool accepted() const noexcept { return result == kind::accepted; }
 };
 

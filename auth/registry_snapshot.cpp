@@ -71,6 +71,11 @@ registry_state::attachments_to(attachment_kind kind, std::string_view second) co
     return out;
 }
 
+const std::string* registry_snapshot::ca_id_of(const X509* cert) const {
+    auto it = ca_ids_.find(cert);
+    return it == ca_ids_.end() ? nullptr : &it->second;
+}
+
 void registry_snapshot::store_deleter::operator()(X509_STORE* s) const noexcept {
     X509_STORE_free(s);
 }
@@ -113,6 +118,7 @@ std::shared_ptr<const registry_snapshot> registry_snapshot::build(
             throw std::runtime_error(
                     "CA certificate " + id + ": cannot add it to the trust store: " + text);
         }
+        s->ca_ids_.emplace(trust.cert.get(), id);
         s->trust_.emplace(id, std::move(trust));
     }
     for (const auto& [name, p] : s->state_.policies) {

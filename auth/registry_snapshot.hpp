@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <openssl/x509.h>
@@ -112,6 +113,11 @@ public:
     /// verify_client_certificate per CA). Never null.
     X509_STORE* trust_store() const noexcept { return store_.get(); }
 
+    /// The id of a registered CA by the certificate object this snapshot holds (the one in
+    /// trust() and trust_store(), which chains built from the store contain): no digest per
+    /// handshake. Null for any other object, even an equal copy (use certificate_id then).
+    const std::string* ca_id_of(const X509* cert) const;
+
     /// CRL files that could not be used, one sentence each (for a log line at publish time).
     const std::vector<std::string>& problems() const noexcept { return problems_; }
 
@@ -125,6 +131,7 @@ private:
     registry_state state_;
     std::uint64_t generation_ = 0;
     by_name<ca_trust> trust_;
+    std::unordered_map<const X509*, std::string> ca_ids_; ///< trust_'s certificates -> ids
     /// Per policy: (default version id, parsed document).
     by_name<std::pair<std::uint32_t, std::shared_ptr<const policy::policy_document>>> documents_;
     std::unique_ptr<X509_STORE, store_deleter> store_;

@@ -116,11 +116,52 @@ registry_authenticator::registry_authenticator(auth::registry& reg, registry_aut
     verify_options_.account = std::move(options.account);
 }
 
+namespace {
+
+/// An accepted verification kept on the leaf certificate (X509 ex_data), for the re-check of
+/// a resumed session. Written once, before the certificate is shared; read-only afterwards.
+struct kept_result {
+    const registry_authenticator* owner = nullptr;
+    std::uint64_t generation = 0; ///< registry snapshot it was checked against
+    auth::registry_time valid_from{};
+    auth::registry_time valid_until{};
+    std::shared_ptr<const policy::certificate_info> info;
+};
+
+void free_kept(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+    delete static_cast<kept_result*>(ptr);
+}
+
+// A copied X509 (if OpenSSL ever copies ex_data) does not share the record.
+int dup_kept(CRYPTO_EX_DATA*, const CRYPTO_EX_DATA*, void** from_d, int, long, void*) {
+    *from_d = nullptr;
+    return 1;
+}
+
+int kept_index() {
+    static const int index = X509_get_ex_new_index(0, nullptr, nullptr, dup_kept, free_kept);
+    return index;
+}
+
+} // namespace
+
 std::shared_ptr<const policy::certificate_info> registry_authenticator::verify(
-        X509* leaf, STACK_OF(X509) * chain, std::string_view listener, std::string_view peer) {
+        X509* leaf,
+        STACK_OF(X509) * chain,
+        std::string_view listener,
+        std::string_view peer,
+        bool remember) {
     const auto snap = reg_.snapshot();
-    auto outcome = auth::verify_client_certificate(
-            *snap, leaf, chain, persist::wall_now(), verify_options_);
+    const auto now = persist::wall_now();
+    if (leaf != nullptr && !remember) {
+        const auto* kept = static_cast<const kept_result*>(X509_get_ex_data(leaf, kept_index()));
+        if (kept != nullptr && kept->owner == this && kept->generation == snap->generation() &&
+            kept->valid_from <= now && now < kept->valid_until) {
+            kept_used_.fetch_add(1, std::memory_order_relaxed);
+            return kept->info;
+        }
+    }
+    auto outcome = auth::verify_client_certificate(*snap, leaf, chain, now, verify_options_);
     if (outcome.accepted()) {
         if (!allows_client_auth(*leaf)) {
             spdlog::debug(
@@ -133,7 +174,19 @@ std::shared_ptr<const policy::certificate_info> registry_authenticator::verify(
         }
         auto info = std::make_shared<policy::certificate_info>(auth::certificate_fields(*leaf));
         info->id = outcome.certificate_id;
-        return info;
+        std::shared_ptr<const policy::certificate_info> shared = std::move(info);
+        if (remember && X509_get_ex_data(leaf, kept_index()) == nullptr) {
+            auto* kept = new kept_result{
+                    this,
+                    snap->generation(),
+                    outcome.chain_valid_from,
+                    outcome.chain_valid_until,
+                    shared};
+            if (X509_set_ex_data(leaf, kept_index(), kept) != 1) {
+                delete kept;
+            }
+        }
+        return shared;
     }
     if (outcome.result == auth::verify_outcome::kind::jitr) {
         spdlog::info("listener '{}': {}: {}", listener, peer, outcome.message);

@@ -9,6 +9,7 @@
 // Thread safety: registry_authenticator::verify from any thread (shards, during handshakes);
 // jitr_recorder::submit from any thread; stop() and the destructors from a non-shard thread.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -82,8 +83,24 @@ public:
     /// refusal (debug; a CRL problem at warn level) naming the listener, the peer, the
     /// certificate id and the reason; hands a JITR outcome to the recorder. Returns the
     /// certificate's identity and policy fields when accepted, else null.
-    std::shared_ptr<const policy::certificate_info>
-    verify(X509* leaf, STACK_OF(X509) * chain, std::string_view listener, std::string_view peer);
+    ///
+    /// `remember` (the handshake's verification callback: the leaf was just parsed and is this
+    /// connection's alone) keeps the result on the leaf: the registry snapshot it was checked
+    /// against and the chain's validity window. A resumed session carries the same certificate
+    /// object, so its re-check (remember = false) returns the kept result without verifying the
+    /// chain again while the registry is unchanged and the time is inside the window; any
+    /// registry change (status, CA, CRL reload, ...) makes it verify in full.
+    std::shared_ptr<const policy::certificate_info> verify(
+            X509* leaf,
+            STACK_OF(X509) * chain,
+            std::string_view listener,
+            std::string_view peer,
+            bool remember = false);
+
+    /// Re-checks answered from a kept result (for tests and logs).
+    std::uint64_t kept_results_used() const noexcept {
+        return kept_used_.load(std::memory_order_relaxed);
+    }
 
     /// Stops the JITR worker (after recording what is queued).
     void stop() { recorder_.stop(); }
@@ -94,6 +111,7 @@ private:
     auth::registry& reg_;
     auth::verify_options verify_options_;
     jitr_recorder recorder_;
+    std::atomic<std::uint64_t> kept_used_{0};
 };
 
 } // namespace thinggate::transport

@@ -25,6 +25,10 @@ using namespace std::chrono_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // After the drain deadline, connections are closed hard; this bounds the wait for them to go.
 constexpr std::chrono::milliseconds force_close_wait = 2s;
+// Connections accepted per wake-up of the accept loop: after one asynchronous accept, what is
+// already queued in the backlog is taken with non-blocking accepts (bounded, so that one busy
+// listener does not hold its shard for long).
+constexpr int max_accepts_per_wake = 16;
 
 } // namespace
 
@@ -87,6 +91,14 @@ void server_core::start() {
             throw std::runtime_error(fmt::format(
                     "listener '{}': cannot listen on {}: {}", l->cfg.name, where(), ec.message()));
         }
+        // Non-blocking, so the accept loop can drain the backlog without blocking its shard.
+        if (acc.non_blocking(true, ec); ec) {
+            throw std::runtime_error(fmt::format(
+                    "listener '{}': cannot make {} non-blocking: {}",
+                    l->cfg.name,
+                    where(),
+                    ec.message()));
+        }
         l->port = acc.local_endpoint().port();
         spdlog::debug(
                 "listener '{}' ({}) listening on {}",
@@ -135,6 +147,19 @@ asio::awaitable<void> server_core::accept_loop(listener_state* l) {
             continue;
         }
         on_accepted(*l, target, std::move(sock));
+        // Take what else is queued without another wake-up. Any error (would_block, EMFILE,
+        // ...) hands over to the asynchronous accept above, which waits, logs and backs off.
+        for (int i = 1; i < max_accepts_per_wake; ++i) {
+            const broker::shard_id next = l->next_shard % shards;
+            tcp_socket more(pool.context(next));
+            boost::system::error_code aec;
+            l->acc->accept(more, aec);
+            if (aec) {
+                break;
+            }
+            ++l->next_shard;
+            on_accepted(*l, next, std::move(more));
+        }
     }
 }
 
@@ -155,6 +180,11 @@ void server_core::on_accepted(listener_state& l, broker::shard_id target, tcp_so
     }
     boost::system::error_code ec;
     sock.set_option(tcp::no_delay(true), ec);
+    if (target == l.shard) {
+        // Already on the target shard (the accept loop runs on l.shard): no hand-off needed.
+        start_connection(l, target, std::move(sock));
+        return;
+    }
     asio::post(pool.context(target), [this, &l, target, sock = std::move(sock)]() mutable {
         start_connection(l, target, std::move(sock));
     });

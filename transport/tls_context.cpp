@@ -36,7 +36,11 @@ int verify_with_registry(X509_STORE_CTX* store, void* arg) {
                          ? static_cast<handshake_identity*>(SSL_get_ex_data(ssl, identity_index()))
                          : nullptr;
     auto certificate = self->authenticator()->verify(
-            leaf, untrusted, self->listener_name(), slot != nullptr ? slot->peer : "?");
+            leaf,
+            untrusted,
+            self->listener_name(),
+            slot != nullptr ? slot->peer : "?",
+            /*remember=*/true);
     if (!certificate) {
         X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
         return 0;
@@ -150,7 +154,8 @@ void check_key_file_permissions(const std::string& listener, const std::string& 
 }
 
 tls_context::tls_context(const listener_config& cfg, registry_authenticator* auth)
-    : ctx_(cfg.min_tls == tls_version::tls1_3 ? boost::asio::ssl::context::tlsv13_server
+    : sessions_(cfg.session_cache_size, std::chrono::seconds(cfg.session_lifetime_s))
+    , ctx_(cfg.min_tls == tls_version::tls1_3 ? boost::asio::ssl::context::tlsv13_server
                                               : boost::asio::ssl::context::tls_server)
     , auth_(cfg.client_auth == client_auth_mode::registry ? auth : nullptr)
     , listener_(cfg.name) {
@@ -179,9 +184,15 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
             ctx,
             SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                     SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // No automatic chain: without it OpenSSL completes the server's own chain from the verify
+    // store on every handshake (an X509_verify_cert with a signature check each time, in
+    // client_auth = ca-file mode, where the store holds ca_file). The chain sent is cert_file's.
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
         fail(cfg, "cannot set the TLS 1.2 cipher list: " + openssl_errors());
+    }
+    if (SSL_CTX_set_ciphersuites(ctx, tls13_ciphersuites) != 1) {
+        fail(cfg, "cannot set the TLS 1.3 cipher suites: " + openssl_errors());
     }
     if (SSL_CTX_set1_groups_list(ctx, tls_groups) != 1) {
         fail(cfg, "cannot set the key exchange groups: " + openssl_errors());
@@ -246,9 +257,8 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
     if (SSL_CTX_set_session_id_context(ctx, sid_ctx, std::min(sid_len, 32u)) != 1) {
         fail(cfg, "cannot set the session id context: " + openssl_errors());
     }
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, 20'000);
-    SSL_CTX_set_timeout(ctx, 3600);
+    // Our own bounded cache (tls_session_cache.hpp): the listener's size and lifetime.
+    sessions_.install(ctx);
     // TLS 1.3: one stateful ticket per full handshake is enough to resume once per connection.
     SSL_CTX_set_num_tickets(ctx, 1);
 

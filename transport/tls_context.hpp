@@ -5,11 +5,14 @@
 // Thread safety: immutable after make_tls_context(); SSL objects made from it on any thread.
 //
 // Policy: TLS 1.2 minimum (1.3 if min_tls = tls1_3); TLS 1.2 suites ECDHE + AES-GCM/ChaCha20 only;
+// TLS 1.3 suites OpenSSL's three AEAD ones, AES-128-GCM preferred;
 // groups X25519, P-256, P-384; client certificate required and verified — against the identity
 // registry (client_auth = registry: registry_authenticator, from OpenSSL's certificate
 // verification callback, so that a refused certificate fails the handshake) or against ca_file;
-// no session tickets and no renegotiation; a server-side session-id cache (TLS 1.3 resumption
-// uses stateful tickets that point into it, never self-contained encrypted ones); ALPN enforced
+// no session tickets and no renegotiation; a bounded server-side session-id cache
+// (tls_session_cache: TLS 1.3 resumption uses stateful tickets that point into it, never
+// self-contained encrypted ones); the server's chain is cert_file's (no automatic chain
+// building from a CA store on every handshake); ALPN enforced
 // when the listener lists protocols (a client offering none of them, or no ALPN at all, fails
 // the handshake); the private key must not be accessible to group or other.
 
@@ -21,6 +24,7 @@
 
 #include "policy/context.hpp"
 #include "transport/listener_config.hpp"
+#include "transport/tls_session_cache.hpp"
 
 namespace thinggate::transport {
 
@@ -59,7 +63,11 @@ public:
 
     const std::string& listener_name() const noexcept { return listener_; }
 
+    /// The listener's session cache (stateful resumption).
+    tls_session_cache& sessions() noexcept { return sessions_; }
+
 private:
+    tls_session_cache sessions_; ///< before ctx_: the context's callbacks point into it
     boost::asio::ssl::context ctx_;
     std::vector<unsigned char> alpn_wire_;
     registry_authenticator* auth_ = nullptr;
@@ -81,5 +89,9 @@ inline constexpr const char* tls12_ciphers =
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 inline constexpr const char* tls_groups = "X25519:P-256:P-384";
+/// TLS 1.3 suites in the server's order of preference: OpenSSL's three AEAD suites, AES-128 first
+/// (its SHA-256 key schedule and transcript hash are cheaper per handshake than SHA-384's).
+inline constexpr const char* tls13_ciphersuites =
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 } // namespace thinggate::transport

@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include "auth/certificate_fields.hpp"
 #include "auth/pki.hpp"
 #include "auth/registry.hpp"
 #include "persist/memory_store.hpp"
@@ -223,6 +224,93 @@ TEST_CASE("registry mode: a certificate deactivated after a full handshake is re
     t::tls_client second(s.srv->port("l"), o);
     CHECK(registry_server::refused(second));
     SSL_SESSION_free(session);
+}
+
+TEST_CASE("registry mode: TLS 1.3 resumption is checked against the registry again — "
+          "resumed while ACTIVE, refused once REVOKED") {
+    registry_server s;
+    const auto id = s.register_certificate(*s.pki.client.cert, auth::certificate_status::active);
+    s.start(registry_listener(s.pki));
+    auto o = client_with(s.pki.client_cert_file(), s.pki.client_key_file());
+    o.min_version = o.max_version = TLS1_3_VERSION;
+    SSL_SESSION* ticket = nullptr;
+    {
+        t::tls_client first(s.srv->port("l"), o);
+        REQUIRE_MESSAGE(first.connect(), first.error);
+        REQUIRE(first.echo("one")); // the NewSessionTicket is read with the echo
+        // A copy: the client's own SSL_free (no close_notify) marks its session not resumable.
+        ticket = SSL_SESSION_dup(SSL_get0_session(first.ssl()));
+        REQUIRE(ticket != nullptr);
+    } // ends without close_notify
+    SSL_SESSION* next_ticket = nullptr;
+    {
+        auto r = o;
+        r.resume = ticket;
+        t::tls_client resumed(s.srv->port("l"), r);
+        REQUIRE_MESSAGE(resumed.connect(), resumed.error);
+        REQUIRE(SSL_session_reused(resumed.ssl()) == 1);
+        REQUIRE(resumed.echo("two")); // accepted: the registry says ACTIVE
+        next_ticket = SSL_SESSION_dup(SSL_get0_session(resumed.ssl()));
+        REQUIRE(next_ticket != nullptr);
+        REQUIRE(SSL_SESSION_is_resumable(next_ticket) == 1);
+    }
+    {
+        std::lock_guard lk(s.st.mu);
+        REQUIRE(s.st.infos.size() == 2);
+        REQUIRE(s.st.infos[1].certificate != nullptr); // the resumed one has its identity
+        CHECK(s.st.infos[1].certificate->id == id);
+    }
+    REQUIRE(s.reg->update([&](auth::registry_txn& txn) {
+                     return txn.update_certificate(id, auth::certificate_status::revoked);
+                 }).has_value());
+    auto r = o;
+    r.resume = next_ticket;
+    t::tls_client after(s.srv->port("l"), r);
+    const bool refused = registry_server::refused(after);
+    CHECK(refused);
+    CHECK(SSL_session_reused(after.ssl()) == 1); // it was the resumption that was refused
+    SSL_SESSION_free(ticket);
+    SSL_SESSION_free(next_ticket);
+    std::lock_guard lk(s.st.mu);
+    CHECK(s.st.infos.size() == 2);
+}
+
+TEST_CASE("registry_authenticator: a kept handshake result answers re-checks only while the "
+          "registry is unchanged") {
+    registry_server s; // its registry only; no server started
+    const auto id = s.register_certificate(*s.pki.client.cert, auth::certificate_status::active);
+    transport::registry_authenticator authn(*s.reg, {});
+    // A certificate object of its own, as a handshake parses one.
+    auto parsed = auth::parse_certificate_pem(auth::certificate_to_pem(*s.pki.client.cert));
+    REQUIRE(parsed.has_value());
+    X509* leaf = parsed->get();
+
+    // Without a kept result, a re-check verifies in full.
+    auto plain = authn.verify(leaf, nullptr, "l", "peer");
+    REQUIRE(plain != nullptr);
+    CHECK(authn.kept_results_used() == 0);
+
+    // The handshake's check keeps its result; a plain check (a resumption) then uses it.
+    auto full = authn.verify(leaf, nullptr, "l", "peer", /*remember=*/true);
+    REQUIRE(full != nullptr);
+    CHECK(full->id == id);
+    auto again = authn.verify(leaf, nullptr, "l", "peer");
+    CHECK(again == full);
+    CHECK(authn.kept_results_used() == 1);
+
+    // Any registry change: verified in full again, and a REVOKED certificate is refused.
+    REQUIRE(s.reg->update([&](auth::registry_txn& txn) {
+                     return txn.update_certificate(id, auth::certificate_status::revoked);
+                 }).has_value());
+    CHECK(authn.verify(leaf, nullptr, "l", "peer") == nullptr);
+    CHECK(authn.kept_results_used() == 1);
+
+    // Another authenticator (another server) does not use this one's kept result.
+    transport::registry_authenticator other(*s.reg, {});
+    CHECK(other.verify(leaf, nullptr, "l", "peer") == nullptr);
+    CHECK(other.kept_results_used() == 0);
+    authn.stop();
+    other.stop();
 }
 
 TEST_CASE("registry mode: just-in-time registration records PENDING_ACTIVATION and publishes") {

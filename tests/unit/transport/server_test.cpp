@@ -362,6 +362,78 @@ TEST_CASE("server: TLS 1.2 sessions resume through the session-id cache") {
     CHECK(s.st.infos[1].cert_subject_cn == "device-1");
 }
 
+TEST_CASE("server: TLS 1.3 sessions resume after the first connection ended without "
+          "close_notify; each ticket once") {
+    t::test_pki pki;
+    t::echo_server s({tls_listener(pki)});
+    SSL_SESSION* ticket = nullptr;
+    {
+        t::tls_client first(s.port(), good_client(pki, TLS1_3_VERSION));
+        REQUIRE_MESSAGE(first.connect(), first.error);
+        REQUIRE(first.echo("one")); // reading the echo also reads the NewSessionTicket
+        // A copy: the client's own SSL_free (no close_notify) marks its session not resumable.
+        ticket = SSL_SESSION_dup(SSL_get0_session(first.ssl()));
+        REQUIRE(ticket != nullptr);
+        REQUIRE(SSL_SESSION_is_resumable(ticket) == 1);
+    } // closed without close_notify: OpenSSL's own cache would drop the session now
+    REQUIRE(s.st.wait([&] { return s.srv->stats().live == 0; }));
+    auto o = good_client(pki, TLS1_3_VERSION);
+    o.resume = ticket;
+    {
+        t::tls_client second(s.port(), o);
+        REQUIRE_MESSAGE(second.connect(), second.error);
+        CHECK(SSL_session_reused(second.ssl()) == 1);
+        CHECK(second.echo("two"));
+    }
+    {
+        // The same ticket again: single use, so a full handshake (which succeeds).
+        t::tls_client third(s.port(), o);
+        REQUIRE_MESSAGE(third.connect(), third.error);
+        CHECK(SSL_session_reused(third.ssl()) == 0);
+        CHECK(third.echo("three"));
+    }
+    SSL_SESSION_free(ticket);
+    CHECK(s.st.wait([&] { return s.st.infos.size() == 3; }));
+    std::lock_guard lk(s.st.mu);
+    CHECK(s.st.infos[1].cert_subject_cn == "device-1"); // the resumed one
+}
+
+TEST_CASE("server: session_cache_size = 0 turns resumption off") {
+    t::test_pki pki;
+    auto l = tls_listener(pki);
+    l.session_cache_size = 0;
+    t::echo_server s({l});
+    SSL_SESSION* ticket = nullptr;
+    {
+        t::tls_client first(s.port(), good_client(pki, TLS1_2_VERSION));
+        REQUIRE_MESSAGE(first.connect(), first.error);
+        REQUIRE(first.echo("one"));
+        // A copy: the client's own SSL_free (no close_notify) marks its session not resumable.
+        ticket = SSL_SESSION_dup(SSL_get0_session(first.ssl()));
+        REQUIRE(ticket != nullptr);
+    }
+    auto o = good_client(pki, TLS1_2_VERSION);
+    o.resume = ticket;
+    t::tls_client second(s.port(), o);
+    REQUIRE_MESSAGE(second.connect(), second.error);
+    CHECK(SSL_session_reused(second.ssl()) == 0);
+    CHECK(second.echo("two"));
+    SSL_SESSION_free(ticket);
+}
+
+TEST_CASE("server: many connections at once are all accepted (several per wake-up)") {
+    t::echo_server s({tcp_listener()});
+    std::vector<std::unique_ptr<t::tcp_client>> clients;
+    for (int i = 0; i < 40; ++i) {
+        clients.push_back(std::make_unique<t::tcp_client>(s.port()));
+        REQUIRE_MESSAGE(clients.back()->connect(), clients.back()->error);
+    }
+    for (auto& c : clients) {
+        CHECK(c->echo("x"));
+    }
+    CHECK(s.srv->stats().accepted == 40);
+}
+
 TEST_CASE("server: reload_tls serves the new certificate to new connections; old ones stay") {
     t::test_pki pki;
     t::echo_server s({tls_listener(pki)});

@@ -3,6 +3,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <openssl/ssl.h>
@@ -51,8 +52,13 @@ TEST_CASE("tls_context: the policy is applied to the SSL_CTX") {
     CHECK((opts & SSL_OP_NO_RENEGOTIATION) != 0);
     CHECK((opts & SSL_OP_CIPHER_SERVER_PREFERENCE) != 0);
     CHECK((SSL_CTX_get_mode(c) & SSL_MODE_RELEASE_BUFFERS) != 0);
+    // The server's chain is cert_file's: no chain building from the CA store per handshake.
+    CHECK((SSL_CTX_get_mode(c) & SSL_MODE_NO_AUTO_CHAIN) != 0);
     CHECK(SSL_CTX_get_verify_mode(c) == (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT));
-    CHECK(SSL_CTX_get_session_cache_mode(c) == SSL_SESS_CACHE_SERVER);
+    // Our bounded session cache, not OpenSSL's internal one (tls_session_cache).
+    CHECK(SSL_CTX_get_session_cache_mode(c) == (SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL));
+    CHECK(SSL_CTX_get_timeout(c) == 600);
+    CHECK(ctx->sessions().capacity() == 4096);
     CHECK(SSL_CTX_get_num_tickets(c) == 1);
 
     // TLS 1.2 suites: ECDHE with AES-GCM or ChaCha20 only (TLS 1.3 suites are all AEAD).
@@ -75,6 +81,17 @@ TEST_CASE("tls_context: the policy is applied to the SSL_CTX") {
         CHECK_MESSAGE(allowed12.count(name) == 1, name);
     }
     CHECK(tls12 == 6);
+    // TLS 1.3: the three AEAD suites, AES-128-GCM first (the server's preference).
+    std::vector<std::string> tls13;
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        std::string name = SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i));
+        if (name.rfind("TLS_", 0) == 0) {
+            tls13.push_back(name);
+        }
+    }
+    CHECK(tls13 ==
+          std::vector<std::string>{
+                  "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"});
     CHECK(ctx->alpn_wire().empty());
 
     // The client CA list names our CA, so clients pick the right certificate.
