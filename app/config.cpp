@@ -698,7 +698,9 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
             std::string_view("min_tls"),
             std::string_view("alpn"),
             std::string_view("client_auth"),
-            std::string_view("handshake_timeout_ms")};
+            std::string_view("handshake_timeout_ms"),
+            std::string_view("session_cache_size"),
+            std::string_view("session_lifetime_s")};
     if (!tls) {
         for (const auto key : tls_only) {
             if (r.has(key)) {
@@ -806,6 +808,8 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
 
     r.choice("min_tls", tls_version_names, l.min_tls);
     r.integer("handshake_timeout_ms", 100, 120'000, l.handshake_timeout_ms);
+    r.integer("session_cache_size", 0, 1'000'000, l.session_cache_size);
+    r.integer("session_lifetime_s", 1, 86'400, l.session_lifetime_s);
 
     if (const toml::node* node = r.get("alpn")) {
         const auto* array = node->as_array();

@@ -210,7 +210,8 @@ broker::connection_info connection<Stream>::make_info() {
         SSL* ssl = stream_.native_handle();
         if (X509* cert = SSL_get0_peer_certificate(ssl)) {
             info.cert_subject_cn = subject_cn(cert);
-            info.cert_fingerprint = sha256_fingerprint(cert);
+            // The registry check already hashed it (the certificate id is its SHA-256).
+            info.cert_fingerprint = identity_.certificate ? identity_.certificate->id : sha256_fingerprint(cert);
         }
         info.certificate = std::move(identity_.certificate);
         // Any server name is kept as sent, an IP literal included (some clients send one).

@@ -849,6 +849,10 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const options& o) {
     // Every connection is a full handshake: no client session cache, no tickets.
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+    // Send the certificate file as it is (a device sends its leaf), not a chain OpenSSL would
+    // rebuild and verify from the CA file on every handshake: that costs the tool and every
+    // broker a certificate parse and a signature check per handshake that devices do not cause.
+    SSL_CTX_set_mode(native, SSL_MODE_NO_AUTO_CHAIN);
     ctx->load_verify_file(o.ca_file);
     ctx->use_certificate_chain_file(o.cert_file);
     ctx->use_private_key_file(o.key_file, asio::ssl::context::pem);

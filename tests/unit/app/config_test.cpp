@@ -189,6 +189,8 @@ key_file = "/etc/tg/server.key"
 min_tls = "1.3"
 alpn = ["x-amzn-mqtt-ca", "mqtt"]
 handshake_timeout_ms = 2500
+session_cache_size = 100
+session_lifetime_s = 60
 
 [[listener]]
 name = "local"
@@ -248,8 +250,12 @@ port = 1884
     tls.min_tls = transport::tls_version::tls1_3;
     tls.alpn = {"x-amzn-mqtt-ca", "mqtt"};
     tls.handshake_timeout_ms = 2500;
+    tls.session_cache_size = 100;
+    tls.session_lifetime_s = 60;
     check_listener_equal(cfg.listeners[0], tls);
     CHECK(cfg.listeners[0].handshake_timeout_ms == 2500);
+    CHECK(cfg.listeners[0].session_cache_size == 100);
+    CHECK(cfg.listeners[0].session_lifetime_s == 60);
 
     transport::listener_config tcp;
     tcp.name = "local";
@@ -479,6 +485,12 @@ TEST_CASE("rejects: wrong types") {
     CHECK(contains(
             error_of("[[listener]]\nname = \"a\"\nhandshake_timeout_ms = 50\n"),
             "thinggate.toml:3:1: [[listener]][0].handshake_timeout_ms: must be between 100 and 120000, got 50"));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"a\"\ntype = \"tls\"\nsession_lifetime_s = 0\n"),
+            "[[listener]][0].session_lifetime_s: must be between 1 and 86400, got 0"));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"a\"\ntype = \"tcp\"\nsession_cache_size = 10\n"),
+            "session_cache_size: only applies to a listener with type = \"tls\""));
     CHECK(contains(
             error_of("[[listener]]\nname = \"a\"\nmin_tls = 1.2\n"),
             "thinggate.toml:3:1: [[listener]][0].min_tls: expected a string (\"1.2\", "
