@@ -1,10 +1,14 @@
 #include "broker/inflight_table.hpp"
 
+#include <algorithm>
+
 namespace thinggate::broker {
 
 namespace {
-constexpr std::size_t initial_capacity = 16;
-constexpr std::size_t kept_capacity = 64; ///< an emptied table larger than this gives it back
+constexpr std::size_t initial_capacity = 4;
+/// An emptied table this small is kept (≤ 8 slots, ~0.6 KiB: a session with a few messages in
+/// flight at a time allocates nothing per message); a larger one is given back.
+constexpr std::size_t kept_capacity = 8;
 } // namespace
 
 std::size_t inflight_table::slot_of(std::uint16_t id) const noexcept {
@@ -36,7 +40,7 @@ bool inflight_table::contains(std::uint16_t id) const noexcept { return slot_of(
 void inflight_table::grow() {
     const std::size_t old_capacity = capacity_;
     auto old = std::move(slots_);
-    capacity_ = old_capacity == 0 ? initial_capacity : old_capacity * 2;
+    capacity_ = old_capacity == 0 ? std::max(initial_capacity, last_capacity_) : old_capacity * 2;
     slots_ = std::make_unique<entry[]>(capacity_);
     const std::size_t mask = capacity_ - 1;
     for (std::size_t i = 0; i < old_capacity; ++i) {
@@ -91,7 +95,9 @@ void inflight_table::erase(iterator it) noexcept {
         }
     }
     if (size_ == 0 && capacity_ > kept_capacity) {
-        clear();
+        const std::size_t was = capacity_;
+        clear(); // an idle session does not keep a burst's slots
+        last_capacity_ = was;
     }
 }
 

@@ -75,6 +75,8 @@ public:
     void erase(iterator it) noexcept;
     /// Removes everything and gives the memory back.
     void clear() noexcept;
+    /// Slots allocated (0 while empty).
+    std::size_t capacity() const noexcept { return capacity_; }
 
 private:
     std::size_t home(std::uint16_t id) const noexcept { return (id * 40503u) & (capacity_ - 1); }
@@ -84,6 +86,10 @@ private:
     std::unique_ptr<entry[]> slots_;
     std::size_t capacity_ = 0; ///< 0 or a power of two
     std::size_t size_ = 0;
+    /// Capacity when a large table last emptied (and was given back): the next first insert
+    /// allocates that much at once, so a window that drains to empty and fills again costs one
+    /// allocation, not a cascade of growths.
+    std::size_t last_capacity_ = 0;
 };
 
 } // namespace thinggate::broker

@@ -52,6 +52,32 @@ TEST_CASE("inflight_table: insert, find, erase by packet id") {
     CHECK(t.begin() == t.end());
 }
 
+TEST_CASE("inflight_table: an emptied large table gives its memory back; refilling allocates its "
+          "last size at once; a small one is kept") {
+    inflight_table t;
+    for (std::uint16_t id = 1; id <= 100; ++id) {
+        t[id].seq = id;
+    }
+    const std::size_t full = t.capacity();
+    CHECK(full >= 200);
+    for (std::uint16_t id = 1; id <= 100; ++id) {
+        t.erase(t.find(id));
+    }
+    CHECK(t.empty());
+    CHECK(t.capacity() == 0);
+    t[7].seq = 7;
+    CHECK(t.capacity() == full); // at once, without growing step by step
+    CHECK(t.find(7)->second.seq == 7);
+
+    inflight_table small;
+    small[1].seq = 1;
+    const std::size_t kept = small.capacity();
+    CHECK(kept > 0);
+    small.erase(small.find(1));
+    CHECK(small.empty());
+    CHECK(small.capacity() == kept); // one message at a time allocates nothing per message
+}
+
 TEST_CASE("inflight_table: matches std::map under random inserts and erases (wrapping ids, "
           "probe runs across the array end, growth and shrinking)") {
     std::mt19937 rng(12345);

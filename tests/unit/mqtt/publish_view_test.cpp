@@ -104,3 +104,28 @@ TEST_CASE("decode_publish(view): rejects what decode rejects [MQTT-3.3.2-2] [MQT
         CHECK(rc != reason_code::success);
     }
 }
+
+TEST_CASE("PUBLISH topic names: a '+' or '#' at any position is malformed, both decoders "
+          "[MQTT-3.3.2-2]") {
+    const auto v = protocol_version::v311;
+    for (std::size_t len = 1; len <= 40; ++len) {
+        for (std::size_t pos = 0; pos <= len; ++pos) {
+            for (const char wildcard : {'+', '#', 'x'}) {
+                publish p;
+                p.topic = std::string(len, 'a');
+                if (pos < len) {
+                    p.topic[pos] = wildcard;
+                }
+                p.payload = "x";
+                std::string w;
+                encode(p, v, w);
+                publish_view view;
+                boost::system::result<packet> owned = make_error_code(reason_code::unspecified_error);
+                const reason_code rc = both_ways(w, v, view, owned);
+                const bool ok = pos == len || wildcard == 'x';
+                CHECK(owned.has_value() == ok);
+                CHECK((rc == reason_code::success) == ok);
+            }
+        }
+    }
+}
