@@ -56,6 +56,7 @@ namespace {
 using thinggate::broker::clock;
 using thinggate::broker::message;
 using thinggate::broker::message_ptr;
+using thinggate::broker::make_message;
 using thinggate::broker::retained_store;
 using thinggate::broker::shared_group;
 using thinggate::broker::subscription_data;
@@ -223,9 +224,7 @@ retained_store& retained() {
         for (int d = 0; d < 25'000; ++d) {
             const int f = d % fleets;
             for (const char* leaf : {"telemetry", "status", "config", "shadow"}) {
-                auto m = std::make_shared<message>();
-                m->topic = device_topic("dt/fleet%d/thing%d/", f, d) + leaf;
-                m->payload = "{\"v\":1}";
+                auto m = make_message(device_topic("dt/fleet%d/thing%d/", f, d) + leaf, "{\"v\":1}");
                 m->retain = true;
                 s.set(std::move(m));
             }

@@ -106,7 +106,7 @@ bool client_machine::may_subscribe(std::string_view filter, std::string_view sha
     return true;
 }
 
-void client_machine::deny_publish(const mqtt::publish& p) {
+void client_machine::deny_publish(const mqtt::publish_view& p) {
     ++b_.denied;
     const bool aws = b_.opts.compat == compat_profile::aws_iot;
     if (v5()) {

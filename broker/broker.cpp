@@ -30,7 +30,8 @@ broker::impl::impl(options o, runtime& r, persist::store* st)
     : opts(std::move(o))
     , rt(r)
     , store(st)
-    , shard_states(r.shard_count()) {
+    , shard_states(r.shard_count())
+    , inboxes(std::make_unique<delivery_inbox[]>(r.shard_count())) {
     match_opts.hash_matches_parent = opts.compat != compat_profile::aws_iot;
 }
 
@@ -258,29 +259,14 @@ route_result broker::impl::route(const message_ptr& m) {
     route_result result;
     result.congestion_epoch = congestion_epoch.load(std::memory_order_seq_cst);
 
-    // Scratch space reused per thread: no allocation per publish in steady state but the
-    // per-shard task lists that travel with the posts.
-    thread_local std::vector<route_target> targets;
-    thread_local std::unordered_map<const session*, std::size_t> seen;
-    targets.clear();
-    seen.clear();
+    // Scratch space reused per thread: no allocation per publish in steady state.
+    thread_local target_set matched;
+    matched.clear();
+    auto& targets = matched.targets();
 
     auto add = [&](const session_ptr& s, const subscription_data& d) {
         const auto q = static_cast<mqtt::qos>(std::min(static_cast<int>(m->qos), static_cast<int>(d.options.max_qos)));
-        const bool retain = d.options.retain_as_published && m->retain;
-        auto [it, inserted] = seen.try_emplace(s.get(), targets.size());
-        if (inserted) {
-            targets.push_back(route_target{s, q, retain, {}});
-        }
-        auto& t = targets[it->second];
-        // Overlapping subscriptions: one delivery, the highest QoS, every identifier [MQTT-3.3.4-2..5].
-        if (q > t.qos) {
-            t.qos = q;
-        }
-        t.retain = t.retain || retain;
-        if (d.subscription_id != 0) {
-            t.subscription_ids.push_back(d.subscription_id);
-        }
+        matched.add(s, q, d.options.retain_as_published && m->retain, d.subscription_id);
     };
 
     {
@@ -433,25 +419,76 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
     if (targets.empty()) {
         return;
     }
-    // One post per target shard, not one per subscriber.
     const std::uint32_t shards = rt.shard_count();
-    thread_local std::vector<std::vector<route_target>> per_shard;
-    per_shard.resize(shards);
-    for (auto& t : targets) {
-        per_shard[t.s->shard.load(std::memory_order_acquire) % shards].push_back(std::move(t));
-    }
-    for (shard_id i = 0; i < shards; ++i) {
-        if (per_shard[i].empty()) {
-            continue;
+    thread_local std::vector<shard_id> home;
+    home.resize(targets.size());
+    shard_id first = 0;
+    bool one_shard = true;
+    for (std::size_t k = 0; k < targets.size(); ++k) {
+        home[k] = targets[k].s->shard.load(std::memory_order_acquire) % shards;
+        if (k == 0) {
+            first = home[k];
+        } else if (home[k] != first) {
+            one_shard = false;
         }
-        rt.post(i, [this, m, batch = std::move(per_shard[i])]() mutable {
-            for (auto& t : batch) {
-                deliver(std::move(t), m);
+    }
+    for (shard_id i = one_shard ? first : 0; i < shards; ++i) {
+        bool any = one_shard;
+        for (std::size_t k = 0; !any && k < targets.size(); ++k) {
+            any = home[k] == i;
+        }
+        if (any) {
+            auto& in = inboxes[i];
+            bool post = false;
+            {
+                std::lock_guard lock(in.mutex);
+                in.messages.emplace_back(in.targets.size(), m);
+                for (std::size_t k = 0; k < targets.size(); ++k) {
+                    if (home[k] == i) {
+                        in.targets.push_back(std::move(targets[k]));
+                    }
+                }
+                post = !in.posted;
+                in.posted = true;
             }
-        });
-        per_shard[i] = {};
+            if (post) {
+                rt.post(i, [this, i] { drain_inbox(i); });
+            }
+        }
+        if (one_shard) {
+            break;
+        }
     }
     targets.clear();
+}
+
+void broker::impl::drain_inbox(shard_id shard) {
+    auto& in = inboxes[shard];
+    std::vector<route_target> targets;
+    std::vector<std::pair<std::size_t, message_ptr>> messages;
+    {
+        std::lock_guard lock(in.mutex);
+        targets.swap(in.targets);
+        messages.swap(in.messages);
+        in.posted = false;
+    }
+    std::size_t k = 0;
+    for (std::size_t j = 0; j < messages.size(); ++j) {
+        const std::size_t end = j + 1 < messages.size() ? messages[j + 1].first : targets.size();
+        for (; k < end; ++k) {
+            deliver(std::move(targets[k]), messages[j].second);
+        }
+    }
+    targets.clear();
+    messages.clear();
+    // Give the capacity back, so that a steady flow allocates nothing.
+    std::lock_guard lock(in.mutex);
+    if (in.targets.empty() && in.targets.capacity() < targets.capacity()) {
+        in.targets.swap(targets);
+    }
+    if (in.messages.empty() && in.messages.capacity() < messages.capacity()) {
+        in.messages.swap(messages);
+    }
 }
 
 void broker::impl::deliver(route_target t, const message_ptr& m) {
@@ -639,9 +676,7 @@ queued_delivery broker::impl::pop_queued(session& s) {
 }
 
 void broker::impl::publish_will(const mqtt::will_message& w, std::uint64_t origin) {
-    auto m = std::make_shared<message>();
-    m->topic = w.topic;
-    m->payload = w.payload;
+    auto m = make_message(w.topic, w.payload);
     m->qos = w.qos;
     m->retain = w.retain;
     m->origin = origin;
@@ -733,9 +768,7 @@ void broker::publish_event(std::string topic, std::string payload) {
 }
 
 void broker::impl::publish_event(std::string topic, std::string payload) {
-    auto m = std::make_shared<message>();
-    m->topic = std::move(topic);
-    m->payload = std::move(payload);
+    auto m = make_message(topic, payload);
     m->qos = mqtt::qos::at_least_once;
     rt.post(0, [this, m = message_ptr(std::move(m))] { route(m); });
 }

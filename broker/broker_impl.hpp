@@ -19,6 +19,7 @@
 #include "broker/retained_store.hpp"
 #include "broker/session.hpp"
 #include "broker/subscription_index.hpp"
+#include "broker/target_set.hpp"
 #include "auth/registry.hpp"
 #include "persist/store.hpp"
 
@@ -27,15 +28,6 @@ namespace thinggate::broker {
 struct string_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
-/// One delivery decided by routing: which session, at which QoS, with which flags.
-struct route_target {
-    session_ptr s;
-    mqtt::qos qos = mqtt::qos::at_most_once;
-    bool retain = false;
-    std::vector<std::uint32_t> subscription_ids;
-    std::uint64_t seq = 0; ///< stored as a queued record under this key (0 = not stored)
 };
 
 /// What routing decided about a PUBLISH, for the publisher's acknowledgement.
@@ -50,6 +42,17 @@ struct route_result {
 };
 
 using commit_callback = std::function<void(boost::system::error_code)>;
+
+/// Deliveries routed to one shard and not yet delivered there. Any shard appends (under the
+/// mutex); the first append after a drain posts one drain task to the shard, so a burst of
+/// PUBLISH packets costs one post per target shard, not one std::function per PUBLISH.
+struct alignas(64) delivery_inbox {
+    std::mutex mutex;
+    std::vector<route_target> targets;
+    /// (index in `targets` of the first delivery of a message, the message), in order.
+    std::vector<std::pair<std::size_t, message_ptr>> messages;
+    bool posted = false; ///< a drain task is queued on the shard
+};
 
 /// State a shard keeps for itself (touched only on that shard's thread).
 struct shard_state {
@@ -110,6 +113,7 @@ struct broker::impl {
     retained_store retained;
 
     std::vector<shard_state> shard_states;
+    std::unique_ptr<delivery_inbox[]> inboxes; ///< one per shard
 
     // --- sessions ---
     /// False when the same client id connected less than min_connect_interval_ms ago. Records now.
@@ -135,8 +139,10 @@ struct broker::impl {
     /// QoS 1/2 deliveries to durable sessions are first written as queued records in this shard's
     /// batch (with the retained update) and forwarded once it commits.
     route_result route(const message_ptr& m);
-    /// Posts deliveries to their sessions' shards, one post per shard.
+    /// Hands deliveries to their sessions' shards (their inboxes; a drain is posted when needed).
     void post_deliveries(const message_ptr& m, std::vector<route_target>& targets);
+    /// On shard `shard`: delivers what its inbox holds, in order.
+    void drain_inbox(shard_id shard);
     /// True when one more message of `bytes` would exceed the session's or the total queue limits.
     bool queue_full(const session& s, std::size_t bytes) const noexcept;
     /// Delivers on the session's shard (re-posts if the session moved).

@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::chrono::milliseconds connect_timeout{10'000};
 constexpr std::size_t input_shrink_threshold = 64 * 1024;
+constexpr std::size_t max_kept_output_frames = 256;
 
 mqtt::qos min_qos(mqtt::qos a, mqtt::qos b) noexcept { return a < b ? a : b; }
 
@@ -36,6 +37,14 @@ std::string random_identifier() {
     std::string hex = random_client_id("");
     return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' + hex.substr(16, 4) + '-' +
            hex.substr(20, 12);
+}
+
+/// Encodes `p` into a frame's head (through a reused per-thread buffer: no allocation).
+void encode_head(const mqtt::packet& p, mqtt::protocol_version v, frame_head& head) {
+    thread_local std::string buf;
+    buf.clear();
+    mqtt::encode(p, v, buf);
+    head.assign(buf);
 }
 
 bool has_wildcard(std::string_view filter) noexcept {
@@ -115,6 +124,31 @@ void client_machine::process_input() {
             return;
         }
         auto body = avail.subspan(h.header_size, h.remaining_length);
+        if (h.type() == mqtt::packet_type::publish) {
+            // Decoded as views into the input buffer (which stays put until the next read):
+            // the topic and payload are copied once, into the routed message.
+            mqtt::publish_view p;
+            const mqtt::reason_code rc = mqtt::decode_publish(h, body, version_, p);
+            in_begin_ += h.total_size();
+            if (rc != mqtt::reason_code::success) {
+                fail(rc);
+                return;
+            }
+            on_publish(p);
+            continue;
+        }
+        if (h.type() == mqtt::packet_type::puback && h.remaining_length == 2 && h.flags() == 0) {
+            // The common PUBACK (success, no reason code, no properties), read in place with the
+            // codec's rules: a packet id of 0 is malformed [MQTT-2.2.1-3]; other shapes below.
+            const auto id = static_cast<std::uint16_t>((body[0] << 8) | body[1]);
+            in_begin_ += h.total_size();
+            if (id == 0) {
+                fail(mqtt::reason_code::malformed_packet);
+                return;
+            }
+            on_puback(id);
+            continue;
+        }
         auto decoded = mqtt::decode(h, body, version_);
         in_begin_ += h.total_size();
         if (!decoded) {
@@ -141,9 +175,10 @@ void client_machine::dispatch(mqtt::packet& p) {
                     }
                     on_connect(pk);
                 } else if constexpr (std::is_same_v<T, mqtt::publish>) {
-                    on_publish(pk);
+                    mqtt::publish_view v{pk.topic, pk.payload, pk.qos, pk.retain, pk.dup, pk.packet_id, std::move(pk.props)};
+                    on_publish(v);
                 } else if constexpr (std::is_same_v<T, mqtt::puback>) {
-                    on_puback(pk);
+                    on_puback(pk.packet_id);
                 } else if constexpr (std::is_same_v<T, mqtt::pubrec>) {
                     on_pubrec(pk);
                 } else if constexpr (std::is_same_v<T, mqtt::pubrel>) {
@@ -363,7 +398,7 @@ bool client_machine::topic_within_limits(std::string_view topic) const noexcept 
     return topic.size() <= lim.max_topic_length && mqtt::level_count(topic) <= lim.max_topic_levels;
 }
 
-void client_machine::on_publish(mqtt::publish& p) {
+void client_machine::on_publish(mqtt::publish_view& p) {
     const auto& lim = b_.opts.lim;
     charge_publish(p.payload.size());
     if (p.qos > lim.maximum_qos) {
@@ -434,9 +469,7 @@ void client_machine::on_publish(mqtt::publish& p) {
         }
     }
 
-    auto m = std::make_shared<message>();
-    m->topic = std::move(p.topic);
-    m->payload = std::move(p.payload);
+    auto m = make_message(p.topic, p.payload); // one allocation: the message with its bytes
     m->qos = p.qos;
     m->retain = p.retain;
     m->origin = session_->key;
@@ -447,9 +480,13 @@ void client_machine::on_publish(mqtt::publish& p) {
     if (expiry != 0) {
         m->expires_at = b_.rt.now() + std::chrono::seconds(expiry);
     }
-    p.props.message_expiry_interval.reset();
-    p.props.subscription_identifiers.clear();
-    m->props = std::move(p.props);
+    // Forwarded: only what message.hpp lists (never the expiry interval, which becomes
+    // expires_at, nor topic alias or subscription identifiers).
+    m->props.payload_format_indicator = p.props.payload_format_indicator;
+    m->props.content_type = std::move(p.props.content_type);
+    m->props.response_topic = std::move(p.props.response_topic);
+    m->props.correlation_data = std::move(p.props.correlation_data);
+    m->props.user_properties = std::move(p.props.user_properties);
     const auto qos = m->qos;
     const route_result routed = b_.route(m);
     congestion_epoch_ = routed.congestion_epoch;
@@ -577,9 +614,9 @@ void client_machine::on_pubrel(const mqtt::pubrel& p) {
 
 // ---------------------------------------------------------------- acknowledgements of our PUBLISH
 
-void client_machine::on_puback(const mqtt::puback& p) {
+void client_machine::on_puback(std::uint16_t packet_id) {
     auto& inflight = session_->inflight;
-    auto it = inflight.find(p.packet_id);
+    auto it = inflight.find(packet_id);
     if (it != inflight.end() && it->second.st == inflight_delivery::state::wait_puback) {
         if (writes()) {
             b_.batch_here().erase_inflight(client_id_, it->second.seq);
@@ -893,6 +930,31 @@ std::uint16_t client_machine::next_packet_id() {
 
 void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup) {
     const message& m = *d.msg;
+    // The head of a delivery without anything per subscriber (no subscription identifiers, no
+    // topic alias, no expiry countdown, not a redelivery) is the same bytes for every subscriber
+    // of a message but the packet id: encoded once per message and thread, then copied, with the
+    // packet id patched in.
+    struct head_cache {
+        message_ptr msg; ///< keeps the address from being reused by another message
+        mqtt::protocol_version version = mqtt::protocol_version::v5;
+        mqtt::qos qos = mqtt::qos::at_most_once;
+        bool retain = false;
+        std::size_t id_offset = 0; ///< where the packet id is (QoS 1/2)
+        frame_head head;
+    };
+    thread_local head_cache cache;
+    const bool cacheable = !dup && d.subscription_ids.empty() && !m.expires_at && (!v5() || out_alias_max_ == 0);
+    out_frame f;
+    if (cacheable && cache.msg == d.msg && cache.version == version_ && cache.qos == d.qos &&
+        cache.retain == d.retain) {
+        f.head = cache.head;
+        if (packet_id != 0) {
+            f.head.data()[cache.id_offset] = static_cast<char>(packet_id >> 8);
+            f.head.data()[cache.id_offset + 1] = static_cast<char>(packet_id & 0xFF);
+        }
+        finish_publish(std::move(f), d, packet_id, false);
+        return;
+    }
     // Reused per connection: assignments keep the strings' and vectors' capacity, so a delivery
     // allocates nothing in steady state (the payload is never copied: the frame borrows it).
     mqtt::publish& head = out_head_;
@@ -938,13 +1000,36 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     } else {
         head.topic = m.topic;
     }
-    out_frame f;
-    mqtt::encode_publish_head(head, m.payload.size(), version_, f.head);
+    {
+        thread_local std::string buf;
+        buf.clear();
+        mqtt::encode_publish_head(head, m.payload.size(), version_, buf);
+        f.head.assign(buf);
+    }
+    if (cacheable) {
+        cache.msg = d.msg;
+        cache.version = version_;
+        cache.qos = d.qos;
+        cache.retain = d.retain;
+        cache.head = f.head;
+        std::size_t i = 1;
+        while ((static_cast<std::uint8_t>(f.head.data()[i]) & 0x80) != 0) {
+            ++i; // Remaining Length (1..4 bytes)
+        }
+        cache.id_offset = i + 1 + 2 + m.topic.size();
+    }
+    finish_publish(std::move(f), d, packet_id, new_alias);
+}
+
+void client_machine::finish_publish(out_frame&& f, const queued_delivery& d, std::uint16_t packet_id, bool new_alias) {
+    const message& m = *d.msg;
     if (f.head.size() + m.payload.size() > out_max_packet_) {
         // Larger than the client accepts: discarded as if sent [MQTT-3.1.2-25].
         ++b_.dropped;
         if (new_alias) {
-            out_aliases_.erase(m.topic); // the client never learnt it
+            if (auto it = out_aliases_.find(m.topic.view()); it != out_aliases_.end()) {
+                out_aliases_.erase(it); // the client never learnt it
+            }
         }
         if (packet_id != 0) {
             auto it = session_->inflight.find(packet_id);
@@ -972,7 +1057,7 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
 
 void client_machine::send(const mqtt::packet& p) {
     out_frame f;
-    mqtt::encode(p, version_, f.head);
+    encode_head(p, version_, f.head);
     push_frame(std::move(f));
 }
 
@@ -982,7 +1067,7 @@ void client_machine::send_ack(const mqtt::packet& p, bool congested) {
         return;
     }
     out_frame f;
-    mqtt::encode(p, version_, f.head);
+    encode_head(p, version_, f.head);
     out_bytes_ += f.size();
     withheld_.push_back(std::move(f));
     if (withheld_.size() > 1) {
@@ -1070,7 +1155,7 @@ void client_machine::send_after_commit(const mqtt::packet& p, held_kind kind, st
         return;
     }
     held_frame h;
-    mqtt::encode(p, version_, h.f.head);
+    encode_head(p, version_, h.f.head);
     h.ticket = register_commit_wait();
     h.kind = kind;
     h.packet_id = packet_id;
@@ -1093,9 +1178,9 @@ void client_machine::on_commit_done(std::uint64_t ticket, boost::system::error_c
                 }
                 h.f.head.clear();
                 if (h.kind == held_kind::puback) {
-                    mqtt::encode(mqtt::puback{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
+                    encode_head(mqtt::puback{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
                 } else {
-                    mqtt::encode(mqtt::pubrec{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
+                    encode_head(mqtt::pubrec{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
                 }
                 out_bytes_ += h.f.size();
                 out_.push_back(std::move(h.f));
@@ -1123,10 +1208,17 @@ bool client_machine::take_output(std::vector<out_frame>& out) {
     if (out_.empty()) {
         return false;
     }
-    for (auto& f : out_) {
-        out.push_back(std::move(f));
+    if (out.empty()) {
+        out.swap(out_); // no frame moved; the two vectors' capacities are reused in turn
+    } else {
+        for (auto& f : out_) {
+            out.push_back(std::move(f));
+        }
+        out_.clear();
     }
-    out_.clear();
+    if (out_.capacity() > max_kept_output_frames) {
+        out_ = {}; // do not keep a burst's buffer while idle
+    }
     return true;
 }
 

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/frame_head.hpp"
 #include "broker/message.hpp"
 #include "broker/runtime.hpp"
 #include "policy/context.hpp"
@@ -61,10 +62,11 @@ struct connection_info {
     std::string sni; ///< TLS server name the client sent (iot:DomainName), else empty
 };
 
-/// One frame to write: a head owned by the frame and an optional body borrowed from `keep`
-/// (the shared payload of a routed message), written with scatter-gather.
+/// One frame to write: a head owned by the frame (inline up to frame_head::inline_capacity
+/// bytes, so a delivery's head needs no heap allocation) and an optional body borrowed from
+/// `keep` (the shared payload of a routed message), written with scatter-gather.
 struct out_frame {
-    std::string head;
+    frame_head head;
     std::string_view body;
     message_ptr keep; ///< keeps `body` alive
     std::size_t size() const noexcept { return head.size() + body.size(); }

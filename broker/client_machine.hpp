@@ -83,8 +83,9 @@ private:
     void process_input();
     void dispatch(mqtt::packet& p);
     void on_connect(mqtt::connect& p);
-    void on_publish(mqtt::publish& p);
-    void on_puback(const mqtt::puback& p);
+    void on_publish(mqtt::publish_view& p);
+    /// PUBACK for `packet_id` (its reason code changes nothing: the delivery is complete).
+    void on_puback(std::uint16_t packet_id);
     void on_pubrec(const mqtt::pubrec& p);
     void on_pubrel(const mqtt::pubrel& p);
     void on_pubcomp(const mqtt::pubcomp& p);
@@ -117,6 +118,8 @@ private:
     /// `round` (withheld_round_ or flow_round_) tells the timer whether it is still current.
     void wait_for_drain(std::uint64_t client_machine::*round);
     void send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup);
+    /// The rest of send_publish once the head is encoded: size limit, then out (or held).
+    void finish_publish(out_frame&& f, const queued_delivery& d, std::uint16_t packet_id, bool new_alias);
     /// Takes a packet id, records the QoS 1/2 delivery as in flight and sends it.
     void send_inflight(queued_delivery d);
     void resend_inflight();
@@ -143,7 +146,7 @@ private:
     /// Deny on f itself, so that sharing cannot get round a Deny (an Allow must name the $share form).
     bool may_subscribe(std::string_view filter, std::string_view shared_part);
     /// What a denied PUBLISH gets (GATEWAY-SEMANTICS §2 table). Returns false when it closed.
-    void deny_publish(const mqtt::publish& p);
+    void deny_publish(const mqtt::publish_view& p);
     /// iot:Receive for a delivery to this client.
     bool may_receive(const queued_delivery& d);
     /// Lifecycle events (GATEWAY-SEMANTICS §3).
@@ -182,7 +185,7 @@ private:
     std::shared_ptr<client_machine*> alive_ = std::make_shared<client_machine*>(this);
 
     // output
-    std::deque<out_frame> out_;
+    std::vector<out_frame> out_; ///< swapped with the transport's (empty) vector when taken
     std::deque<held_frame> held_;       ///< waiting for commits, in output order
     std::uint64_t committed_ticket_ = 0; ///< highest shard batch known committed
     std::uint64_t registered_ticket_ = 0; ///< batch whose completion will call on_commit_done

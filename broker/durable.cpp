@@ -122,8 +122,8 @@ void broker::impl::write_session(session& s, std::optional<persist::wall_time> d
 
 persist::message_record broker::impl::to_record(const message& m) const {
     persist::message_record r;
-    r.topic = m.topic;
-    r.payload = m.payload;
+    r.topic = m.topic.str();
+    r.payload = m.payload.str();
     r.qos = m.qos;
     r.retain = m.retain;
     r.props = m.props;
@@ -147,9 +147,7 @@ persist::delivery_record broker::impl::to_record(const queued_delivery& d) const
 }
 
 message_ptr broker::impl::from_record(persist::message_record&& r) const {
-    auto m = std::make_shared<message>();
-    m->topic = std::move(r.topic);
-    m->payload = std::move(r.payload);
+    auto m = make_message(r.topic, r.payload);
     m->qos = r.qos;
     m->retain = r.retain;
     m->props = std::move(r.props);

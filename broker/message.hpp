@@ -2,12 +2,17 @@
 // broker/message: the immutable message that one routed PUBLISH becomes, shared by every delivery.
 // Owns: the shape of a routed message. Must not use: I/O.
 // Thread safety: immutable after construction; shared between shards by shared_ptr<const message>.
+//
+// One allocation per message: make_message() puts the message (with its reference counts) and the
+// bytes of its topic and payload in one block; `topic` and `payload` are views into it. A message
+// is not copyable (a copy would point into another message's block).
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "mqtt/packet.hpp"
 
@@ -15,9 +20,48 @@ namespace thinggate::broker {
 
 using clock = std::chrono::steady_clock;
 
+struct message;
+
+/// Read-only bytes owned by the message they belong to (its topic or payload). Reads like a
+/// std::string_view.
+class message_bytes {
+public:
+    constexpr message_bytes() noexcept = default;
+
+    const char* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    const char* begin() const noexcept { return data_; }
+    const char* end() const noexcept { return data_ + size_; }
+    char operator[](std::size_t i) const noexcept { return data_[i]; }
+    std::string_view view() const noexcept { return {data_, size_}; }
+    operator std::string_view() const noexcept { return view(); } // NOLINT: reads like a view
+    bool starts_with(std::string_view prefix) const noexcept { return view().starts_with(prefix); }
+    /// A copy that owns its bytes.
+    std::string str() const { return std::string(data_, size_); }
+
+    friend bool operator==(const message_bytes& a, std::string_view b) noexcept { return a.view() == b; }
+    friend bool operator==(const message_bytes& a, const message_bytes& b) noexcept {
+        return a.view() == b.view();
+    }
+
+private:
+    friend std::shared_ptr<message> make_message(std::string_view topic, std::string_view payload);
+    constexpr message_bytes(const char* data, std::size_t size) noexcept
+        : data_(data)
+        , size_(size) {}
+
+    const char* data_ = "";
+    std::size_t size_ = 0;
+};
+
 struct message {
-    std::string topic;
-    mqtt::binary payload;
+    message() = default;
+    message(const message&) = delete;
+    message& operator=(const message&) = delete;
+
+    message_bytes topic;
+    message_bytes payload;
     mqtt::qos qos = mqtt::qos::at_most_once; // QoS as published
     bool retain = false;                     // RETAIN flag as published
     /// Properties forwarded to subscribers: payload format, content type, response topic,
@@ -32,5 +76,9 @@ struct message {
 };
 
 using message_ptr = std::shared_ptr<const message>;
+
+/// A new message whose topic and payload are copies of `topic` and `payload`, in the same
+/// allocation as the message itself. The other fields are set by the caller before sharing it.
+std::shared_ptr<message> make_message(std::string_view topic, std::string_view payload);
 
 } // namespace thinggate::broker

@@ -15,7 +15,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "broker/inflight_table.hpp"
 #include "broker/message.hpp"
+#include "broker/session_types.hpp"
 #include "broker/runtime.hpp"
 #include "mqtt/packet.hpp"
 #include "persist/records.hpp"
@@ -23,29 +25,6 @@
 namespace thinggate::broker {
 
 class client_machine;
-
-/// A message waiting to be sent (session offline or outbound window full).
-struct queued_delivery {
-    message_ptr msg;
-    mqtt::qos qos = mqtt::qos::at_most_once;   ///< min(published, granted)
-    bool retain = false;                        ///< RETAIN flag to send
-    std::vector<std::uint32_t> subscription_ids;
-    /// Key of its record in the store (queued or in flight), 0 = not stored. Given out from
-    /// session::next_seq, so per session it follows the order in which messages were stored.
-    std::uint64_t seq = 0;
-};
-
-/// An outbound QoS 1/2 message waiting for its acknowledgement.
-struct inflight_delivery {
-    enum class state : std::uint8_t {
-        wait_puback,
-        wait_pubrec,
-        wait_pubcomp,
-    };
-    queued_delivery d;
-    state st = state::wait_puback;
-    std::uint64_t seq = 0; ///< send order, for in-order redelivery on resume; the record's key
-};
 
 /// A subscription as the session holds it (the index mirrors these).
 struct session_subscription {
@@ -95,7 +74,7 @@ public:
     /// Full filter as subscribed ("$share/g/f" included) -> options.
     std::map<std::string, session_subscription, std::less<>> subscriptions;
     std::deque<queued_delivery> queue;
-    std::map<std::uint16_t, inflight_delivery> inflight;
+    inflight_table inflight; ///< by packet id
     std::uint16_t last_packet_id = 0;
     /// A session record exists in the store (so ending the session erases it).
     bool stored = false;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <boost/system/result.hpp>
 
@@ -57,6 +58,27 @@ boost::system::result<packet> decode(
         const frame_header& header,
         std::span<const std::uint8_t> body,
         protocol_version version);
+
+/// A PUBLISH decoded without copying its topic and payload: both are views into the bytes given
+/// to decode_publish (valid while those are). For the broker's hot path: the bytes are copied
+/// once, into the routed message.
+struct publish_view {
+    std::string_view topic; // may be empty in v5 when a topic alias is used
+    std::string_view payload;
+    mqtt::qos qos = qos::at_most_once;
+    bool retain = false;
+    bool dup = false;
+    std::uint16_t packet_id = 0;
+    properties props;
+};
+
+/// decode() for a PUBLISH (header.type() must be publish), with the same validation and the
+/// same errors, into a view. Returns success or the reason code of the failure.
+reason_code decode_publish(
+        const frame_header& header,
+        std::span<const std::uint8_t> body,
+        protocol_version version,
+        publish_view& out);
 
 /// Appends the encoded packet to `out`. Properties are written for v5 only; a v3.1.1 encoding maps
 /// reason codes (CONNACK return codes, SUBACK 0x80) and drops what 3.1.1 cannot carry.

@@ -6,7 +6,19 @@ namespace thinggate::mqtt {
 
 namespace detail {
 
-reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out) {
+namespace {
+
+bool read_topic(reader& r, std::string& out) { return r.utf8(out); }
+
+bool read_topic(reader& r, std::string_view& out) { return r.length_prefixed(out) && valid_utf8(out); }
+
+void set_payload(std::string& out, std::string_view payload) { out.assign(payload.data(), payload.size()); }
+
+void set_payload(std::string_view& out, std::string_view payload) { out = payload; }
+
+/// One decoder for both shapes: `publish` (owns its topic and payload) and `publish_view`.
+template <typename P>
+reason_code decode_publish_into(std::uint8_t flags, reader& r, bool v5, P& out) {
     const auto q = static_cast<std::uint8_t>((flags >> 1) & 0x03);
     if (q == 3) {
         return reason_code::malformed_packet; // [MQTT-3.3.1-4]
@@ -17,7 +29,7 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
     if (q == 0 && out.dup) {
         return reason_code::malformed_packet; // [MQTT-3.3.1-2]
     }
-    if (!r.utf8(out.topic)) {
+    if (!read_topic(r, out.topic)) {
         return reason_code::malformed_packet;
     }
     if (!topic_name_syntax_ok(out.topic)) {
@@ -46,9 +58,14 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
             return reason_code::protocol_error; // §3.3.2.1: empty name needs a Topic Alias
         }
     }
-    const std::string_view payload = r.rest();
-    out.payload.assign(payload.data(), payload.size());
+    set_payload(out.payload, r.rest());
     return reason_code::success;
+}
+
+} // namespace
+
+reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out) {
+    return decode_publish_into(flags, r, v5, out);
 }
 
 std::uint8_t publish_first_byte(const publish& p) noexcept {
@@ -131,9 +148,49 @@ void write_ack_body(
 
 } // namespace detail
 
+reason_code decode_publish(
+        const frame_header& header,
+        std::span<const std::uint8_t> body,
+        protocol_version version,
+        publish_view& out) {
+    if (header.type() != packet_type::publish || body.size() != header.remaining_length) {
+        return reason_code::malformed_packet;
+    }
+    detail::reader r(body);
+    return detail::decode_publish_into(header.flags(), r, version == protocol_version::v5, out);
+}
+
+namespace {
+
+/// No property a PUBLISH can carry is set (the common routed message).
+bool no_publish_properties(const properties& pr) noexcept {
+    return !pr.payload_format_indicator && !pr.message_expiry_interval && !pr.content_type &&
+           !pr.response_topic && !pr.correlation_data && pr.subscription_identifiers.empty() &&
+           !pr.topic_alias && pr.user_properties.empty();
+}
+
+} // namespace
+
 void encode_publish_head(
         const publish& p, std::size_t payload_size, protocol_version version, std::string& out) {
     const bool v5 = version == protocol_version::v5;
+    if (no_publish_properties(p.props)) {
+        // One pass, sizes known: topic, packet id, and (v5) an empty property list.
+        const std::size_t body = 2 + p.topic.size() + (p.qos != qos::at_most_once ? 2 : 0) + (v5 ? 1 : 0);
+        const auto remaining = static_cast<std::uint32_t>(body + payload_size);
+        out.reserve(out.size() + 1 + detail::varint_size(remaining) + body);
+        detail::writer w(out);
+        w.u8(detail::publish_first_byte(p));
+        w.varint(remaining);
+        w.str(p.topic);
+        if (p.qos != qos::at_most_once) {
+            w.u16(p.packet_id);
+        }
+        if (v5) {
+            w.u8(0); // property length 0
+        }
+        return;
+    }
     detail::writer counter;
     detail::write_publish_head_body(p, v5, counter);
     const auto remaining = static_cast<std::uint32_t>(counter.size() + payload_size);

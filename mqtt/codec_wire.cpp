@@ -2,6 +2,7 @@
 // header, topic syntax and the reason-code tables.
 
 #include <array>
+#include <cstring>
 #include <initializer_list>
 
 #include "mqtt/codec.hpp"
@@ -60,7 +61,27 @@ std::size_t varint_size(std::uint32_t v) noexcept {
 }
 
 bool topic_name_syntax_ok(std::string_view topic) noexcept {
-    return topic.find_first_of("+#") == std::string_view::npos;
+    // Eight bytes at a time (find_first_of("+#") called memchr over the set once per byte): a
+    // byte equal to c is a zero byte of w ^ (c repeated), and (x - lo) & ~x & hi is non-zero
+    // exactly when x has a zero byte.
+    constexpr std::uint64_t lo = 0x0101010101010101ULL;
+    constexpr std::uint64_t hi = 0x8080808080808080ULL;
+    const auto has_zero_byte = [](std::uint64_t x) noexcept { return ((x - lo) & ~x & hi) != 0; };
+    const char* p = topic.data();
+    std::size_t n = topic.size();
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p, 8);
+        if (has_zero_byte(w ^ (lo * '+')) || has_zero_byte(w ^ (lo * '#'))) {
+            return false;
+        }
+    }
+    for (; n > 0; ++p, --n) {
+        if (*p == '+' || *p == '#') {
+            return false;
+        }
+    }
+    return true;
 }
 
 namespace {

@@ -51,8 +51,32 @@ void check_round_trip(const packet& p, protocol_version v) {
     }
 }
 
+/// The broker's PUBLISH decoder (views, no copies) must accept, reject and read exactly what
+/// decode() does.
+void check_publish_view(const frame_header& h, std::span<const std::uint8_t> body, protocol_version v,
+                        const boost::system::result<packet>& p) {
+    if (h.type() != packet_type::publish) {
+        return;
+    }
+    publish_view view;
+    const reason_code rc = decode_publish(h, body, v, view);
+    if (!p) {
+        if (rc != static_cast<reason_code>(p.error().value())) {
+            fail("decode_publish(view) and decode disagree on the error");
+        }
+        return;
+    }
+    const auto& pub = std::get<publish>(*p);
+    if (rc != reason_code::success || view.topic != pub.topic || view.payload != pub.payload ||
+        view.qos != pub.qos || view.retain != pub.retain || view.dup != pub.dup ||
+        view.packet_id != pub.packet_id || !(view.props == pub.props)) {
+        fail("decode_publish(view) != decode");
+    }
+}
+
 void run(const frame_header& h, std::span<const std::uint8_t> body, protocol_version v) {
     auto p = decode(h, body, v);
+    check_publish_view(h, body, v, p);
     if (p) {
         check_round_trip(*p, v);
     }

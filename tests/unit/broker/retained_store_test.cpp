@@ -27,9 +27,7 @@ message_ptr
 msg(std::string topic,
     std::string payload,
     std::optional<clock::time_point> expires_at = std::nullopt) {
-    auto m = std::make_shared<message>();
-    m->topic = std::move(topic);
-    m->payload = std::move(payload);
+    auto m = thinggate::broker::make_message(topic, payload);
     m->retain = true;
     m->expires_at = expires_at;
     return m;
@@ -41,7 +39,7 @@ topics(const retained_store& store,
        match_options opts = {},
        clock::time_point now = t0) {
     std::vector<std::string> out;
-    store.match(filter, opts, now, [&](const message_ptr& m) { out.push_back(m->topic); });
+    store.match(filter, opts, now, [&](const message_ptr& m) { out.push_back(m->topic.str()); });
     return out;
 }
 

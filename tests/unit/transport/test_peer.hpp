@@ -116,8 +116,7 @@ public:
             io_.close(false);
             return;
         }
-        auto m = std::make_shared<broker::message>();
-        m->payload = s.substr(1);
+        auto m = broker::make_message({}, s.substr(1));
         std::string_view body(m->payload);
         out_.push_back({s.substr(0, 1), body, std::move(m)});
         io_.wake_writer();

@@ -1,0 +1,110 @@
+#include "broker/inflight_table.hpp"
+
+#include <algorithm>
+
+namespace thinggate::broker {
+
+namespace {
+constexpr std::size_t initial_capacity = 4;
+/// An emptied table this small is kept (≤ 8 slots, ~0.6 KiB: a session with a few messages in
+/// flight at a time allocates nothing per message); a larger one is given back.
+constexpr std::size_t kept_capacity = 8;
+} // namespace
+
+std::size_t inflight_table::slot_of(std::uint16_t id) const noexcept {
+    if (capacity_ == 0 || id == 0) {
+        return capacity_;
+    }
+    const std::size_t mask = capacity_ - 1;
+    for (std::size_t k = home(id);; k = (k + 1) & mask) {
+        const std::uint16_t v = slots_[k].first;
+        if (v == id) {
+            return k;
+        }
+        if (v == 0) {
+            return capacity_;
+        }
+    }
+}
+
+inflight_table::iterator inflight_table::find(std::uint16_t id) noexcept {
+    const std::size_t k = slot_of(id);
+    if (k == capacity_) {
+        return end();
+    }
+    return {slots_.get() + k, slots_.get() + capacity_};
+}
+
+bool inflight_table::contains(std::uint16_t id) const noexcept { return slot_of(id) != capacity_; }
+
+void inflight_table::grow() {
+    const std::size_t old_capacity = capacity_;
+    auto old = std::move(slots_);
+    capacity_ = old_capacity == 0 ? std::max(initial_capacity, last_capacity_) : old_capacity * 2;
+    slots_ = std::make_unique<entry[]>(capacity_);
+    const std::size_t mask = capacity_ - 1;
+    for (std::size_t i = 0; i < old_capacity; ++i) {
+        if (old[i].first == 0) {
+            continue;
+        }
+        std::size_t k = home(old[i].first);
+        while (slots_[k].first != 0) {
+            k = (k + 1) & mask;
+        }
+        slots_[k] = std::move(old[i]);
+    }
+}
+
+inflight_delivery& inflight_table::operator[](std::uint16_t id) {
+    const std::size_t found = slot_of(id);
+    if (found != capacity_) {
+        return slots_[found].second;
+    }
+    if ((size_ + 1) * 2 > capacity_) {
+        grow(); // load factor at most one half
+    }
+    const std::size_t mask = capacity_ - 1;
+    std::size_t k = home(id);
+    while (slots_[k].first != 0) {
+        k = (k + 1) & mask;
+    }
+    slots_[k].first = id;
+    slots_[k].second = inflight_delivery{};
+    ++size_;
+    return slots_[k].second;
+}
+
+void inflight_table::erase(iterator it) noexcept {
+    const std::size_t mask = capacity_ - 1;
+    auto hole = static_cast<std::size_t>(it.p_ - slots_.get());
+    slots_[hole].first = 0;
+    slots_[hole].second = inflight_delivery{};
+    --size_;
+    // Backward-shift deletion: move later entries of the probe run into the hole when their
+    // home slot allows it, so that lookups never need tombstones.
+    for (std::size_t k = (hole + 1) & mask; slots_[k].first != 0; k = (k + 1) & mask) {
+        const std::size_t h = home(slots_[k].first);
+        // Does the entry at k, whose home is h, stay reachable if moved to `hole`? Yes when
+        // `hole` lies cyclically in [h, k).
+        const bool movable = hole <= k ? (h <= hole || h > k) : (h <= hole && h > k);
+        if (movable) {
+            slots_[hole] = std::move(slots_[k]);
+            slots_[k].first = 0;
+            slots_[k].second = inflight_delivery{};
+            hole = k;
+        }
+    }
+    if (size_ == 0 && capacity_ > kept_capacity) {
+        const std::size_t was = capacity_;
+        clear(); // an idle session does not keep a burst's slots
+        last_capacity_ = was;
+    }
+}
+
+void inflight_table::clear() noexcept {
+    slots_.reset();
+    capacity_ = 0;
+    size_ = 0;
+}
+
+} // namespace thinggate::broker
