@@ -116,6 +116,25 @@ public:
         }
     }
 
+    /// The socket goes away without DISCONNECT, and the broker has seen it go: our side is shut
+    /// for writing, then read (and dropped) until the broker closes its side — so what the loss
+    /// causes (a will, a retained will) has happened before the vector's next step.
+    void drop_and_wait() {
+        if (fd_ < 0) {
+            return;
+        }
+        ::shutdown(fd_, SHUT_WR);
+        const auto deadline = steady::now() + read_deadline;
+        while (!eof_ && wait(POLLIN, deadline)) {
+            char buf[4096];
+            const auto n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                eof_ = true;
+            }
+        }
+        close_now();
+    }
+
     void close_now() {
         if (fd_ >= 0) {
             ::close(fd_);
@@ -191,7 +210,7 @@ public:
         return r;
     }
 
-    void drop(const std::string& name) override { conns_.at(name)->close_now(); }
+    void drop(const std::string& name) override { conns_.at(name)->drop_and_wait(); }
     void advance(std::chrono::milliseconds) override {}
 
 private:
