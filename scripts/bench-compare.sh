@@ -16,6 +16,7 @@
 #   QUEUED=10000          max_queued_messages, the same on both brokers
 #   BACKLOG=100000        messages of the backlog row (both brokers' queue limit is raised to it)
 #   RAW_DIR=...           keep every JSON line there (default: a temp dir, removed at exit)
+#   FROM_RAW=1            run nothing: print the tables from the JSON lines already in RAW_DIR
 # Limits set equal on both brokers: in-flight window, queued messages, packet size 1 MiB. Both
 # brokers in memory (thinggate persistence = "memory", mosquitto persistence false), except the
 # backlog row: thinggate on RocksDB (durability "wal", its data dir in the temp dir) beside
@@ -268,9 +269,15 @@ elif kind == "backlog":
     tb = f"store {fmt(b['msgs_per_s_stored'], '/s')}, drain {fmt(b['msgs_per_s_drained'], '/s')}"
     ratio = None
 else:
-    ta = fmt(a["bytes_per_connection"] / 1024, " KiB")
-    tb = fmt(b["bytes_per_connection"] / 1024, " KiB")
-    ratio = r.get("bytes_per_connection")
+    # The first round only: each broker is freshly started, while a later round reuses the
+    # memory the connections of the round before freed (its growth reads near zero).
+    def first(runs_):
+        mem = [x for x in runs_ if x.get("memory") and x.get("round") == 1]
+        return mem[0]["memory"]["bytes_per_connection"] if mem else None
+    fa, fb = first(ra), first(rb)
+    ta = fmt(None if fa is None else fa / 1024, " KiB")
+    tb = fmt(None if fb is None else fb / 1024, " KiB")
+    ratio = None if not fa or not fb else fa / fb
 rs = "-" if ratio is None else f"{ratio:.2f}"
 if kind == "backlog":
     f2 = lambda v: "-" if v is None else f"{v:.2f}"
@@ -324,6 +331,11 @@ for mode in $MODES; do
         selected "$name" || continue
         read -ra argv <<<"$args"
         out=$raw/$mode-$i.json
+        if [[ -n ${FROM_RAW:-} ]]; then
+            # Only the tables, from the JSON lines of an earlier run kept in RAW_DIR.
+            [[ -f $out ]] && row "$out" "$mode" "$name" "$kind" "$table" "$cpu_table"
+            continue
+        fi
         echo "== $mode: $name" >&2
         # Fresh brokers for every scenario: memory and queues left by one must not count in the next.
         storage=memory
