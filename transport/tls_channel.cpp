@@ -11,6 +11,8 @@
 #include <openssl/err.h>
 #include <sys/socket.h>
 
+#include "transport/tls_context.hpp"
+
 namespace thinggate::transport::detail {
 
 namespace {
@@ -95,18 +97,6 @@ std::uint8_t* scratch() {
     return buf.get();
 }
 
-std::string take_openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) {
-            out += "; ";
-        }
-        out += buf;
-    }
-    return out;
-}
 
 } // namespace
 

@@ -66,15 +66,7 @@ int require_alpn(SSL* ssl, int* alert, void*) {
 }
 
 std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) {
-            out += "; ";
-        }
-        out += buf;
-    }
+    auto out = take_openssl_errors();
     return out.empty() ? std::string("unknown OpenSSL error") : out;
 }
 
@@ -127,6 +119,19 @@ int select_alpn(
 }
 
 } // namespace
+
+std::string take_openssl_errors() {
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        if (!out.empty()) {
+            out += "; ";
+        }
+        out += buf;
+    }
+    return out;
+}
 
 void attach_handshake_identity(SSL* ssl, handshake_identity* identity) {
     SSL_set_ex_data(ssl, identity_index(), identity);

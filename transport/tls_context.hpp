@@ -80,6 +80,9 @@ using tls_context_ptr = std::shared_ptr<tls_context>;
 tls_context_ptr
 make_tls_context(const listener_config& cfg, registry_authenticator* auth = nullptr);
 
+/// OpenSSL's error queue of this thread as text ("; "-separated), emptied; "" when empty.
+std::string take_openssl_errors();
+
 /// Throws std::runtime_error when `key_file` is missing or accessible by group or other.
 void check_key_file_permissions(const std::string& listener, const std::string& key_file);
 

@@ -30,28 +30,32 @@ std::string make_run_id() {
     return fmt::format("{:08x}", rd());
 }
 
-std::optional<std::uint64_t> read_rss_kib(std::optional<int> pid) {
+// The text of /proc/<pid>/<name>; nullopt without a pid or when it cannot be read.
+std::optional<std::string> read_proc(std::optional<int> pid, const char* name) {
     if (!pid) {
         return std::nullopt;
     }
-    std::ifstream in(fmt::format("/proc/{}/status", *pid));
+    std::ifstream in(fmt::format("/proc/{}/{}", *pid, name));
     if (!in) {
         return std::nullopt;
     }
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    return parse_vm_rss_kib(text);
+    return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::optional<std::uint64_t> read_rss_kib(std::optional<int> pid) {
+    const auto text = read_proc(pid, "status");
+    if (!text) {
+        return std::nullopt;
+    }
+    return parse_vm_rss_kib(*text);
 }
 
 std::optional<double> read_cpu_s(std::optional<int> pid) {
-    if (!pid) {
+    const auto text = read_proc(pid, "stat");
+    if (!text) {
         return std::nullopt;
     }
-    std::ifstream in(fmt::format("/proc/{}/stat", *pid));
-    if (!in) {
-        return std::nullopt;
-    }
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    const auto ticks = parse_proc_stat_cpu_ticks(text);
+    const auto ticks = parse_proc_stat_cpu_ticks(*text);
     const long hz = ::sysconf(_SC_CLK_TCK);
     if (!ticks || hz <= 0) {
         return std::nullopt;
