@@ -105,6 +105,13 @@ void client_machine::commit_input(std::size_t n) {
     process_input();
 }
 
+void client_machine::resume_reading() {
+    process_input();
+    if (!stalled() && !closing_) {
+        io_.resume_input();
+    }
+}
+
 void client_machine::process_input() {
     while (!closing_ && !stalled() && in_begin_ < in_end_) {
         mqtt::frame_header h;
@@ -385,10 +392,7 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
     }
     pump_queue();
     paused_ = false;
-    process_input();
-    if (!stalled() && !closing_) {
-        io_.resume_input();
-    }
+    resume_reading();
 }
 
 // ---------------------------------------------------------------- PUBLISH in
@@ -545,10 +549,7 @@ void client_machine::resume_after_backlog() {
     if (closing_ || state_ != state::connected) {
         return;
     }
-    process_input();
-    if (!stalled() && !closing_) {
-        io_.resume_input();
-    }
+    resume_reading();
 }
 
 void client_machine::charge_publish(std::size_t payload_bytes) {
@@ -593,10 +594,7 @@ void client_machine::resume_after_throttle() {
         return;
     }
     paused_ = false;
-    process_input();
-    if (!stalled() && !closing_) {
-        io_.resume_input();
-    }
+    resume_reading();
 }
 
 void client_machine::on_pubrel(const mqtt::pubrel& p) {
@@ -1103,10 +1101,7 @@ void client_machine::release_withheld() {
         flow_paused_ = false;
         ++flow_round_; // the pending timer is stale now
         if (!closing_ && state_ == state::connected) {
-            process_input();
-            if (!stalled() && !closing_) {
-                io_.resume_input();
-            }
+            resume_reading();
         }
     }
     if (withheld_.empty()) {

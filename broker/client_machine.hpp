@@ -111,6 +111,9 @@ private:
     /// The session's state is written to the store.
     bool writes() const noexcept;
     bool stalled() const noexcept { return paused_ || store_paused_ || flow_paused_; }
+    /// A pause ended: handles the input already buffered, then lets the transport read again
+    /// (unless another pause still holds or the handling paused it anew).
+    void resume_reading();
     /// A QoS 0 PUBLISH went to a congested subscriber: stop reading until the congestion clears
     /// (release_withheld), at most max_ack_delay_ms.
     void pause_for_congestion();
