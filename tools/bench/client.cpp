@@ -1,6 +1,7 @@
 #include "tools/bench/client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bitset>
 #include <cerrno>
 #include <cstring>
@@ -308,6 +309,12 @@ constexpr std::size_t drain_per_turn = 4 * 1024 * 1024;
 // up to bulk_read_subscribers subscribers (more get OpenSSL's default of one record).
 constexpr std::size_t tls_read_ahead = 64 * 1024;
 constexpr std::uint32_t bulk_read_subscribers = 1000;
+// Plain TCP, payloads of at least skim_min_payload bytes: a subscriber reads each PUBLISH's
+// head (fixed and variable header and the payload's first bytes, with the stamp) in reads of at
+// most skim_read bytes and lets the kernel drop the rest of the payload (recv with MSG_TRUNC: no
+// copy to user space). The broker sends every byte as before; the tool only needs the stamp.
+constexpr std::size_t skim_min_payload = 16 * 1024;
+constexpr std::size_t skim_read = 1024;
 // A publisher lets the other coroutines of its thread run after this many messages or bytes.
 constexpr unsigned yield_messages = 64;
 constexpr std::size_t yield_bytes = 32 * 1024;
@@ -356,6 +363,7 @@ public:
         version_ = o.version;
         if (plan.role == role::subscriber) {
             trackers_.resize(plan.publisher_count);
+            skim_ = std::is_same_v<Stream, tcp::socket> && o.payload >= skim_min_payload;
         }
         if (plan.role == role::publisher) {
             payload_.assign(o.payload, '\0');
@@ -566,6 +574,8 @@ private:
         in_begin_ = 0;
         in_end_ = 0;
         socket_empty_ = false;
+        partial_ = false;
+        skip_ = 0;
         error_code ec;
         const tcp::endpoint ep(asio::ip::make_address(t.address, ec), t.port);
         if (ec) {
@@ -656,9 +666,15 @@ private:
 
     // Reads until one whole packet is at in_[in_begin_..in_end_); h and body describe it. The
     // caller calls consume(h) when done with body.
+    // Skimming (see skim_read), a large PUBLISH comes back as soon as its head is here: `body`
+    // is then only the first part of it, and consume(h) drops the rest from the socket.
     asio::awaitable<bool> read_packet(mqtt::frame_header& h, std::span<const std::uint8_t>& body) {
         for (;;) {
+            if (skip_ > 0 && !co_await discard()) {
+                co_return false;
+            }
             const std::span<const std::uint8_t> have(in_.data() + in_begin_, in_end_ - in_begin_);
+            h.header_size = 0; // stays 0 while the fixed header is incomplete
             auto st = mqtt::parse_frame(have, max_incoming_packet, h);
             if (!st) {
                 fail(fmt::format("malformed frame: {}", st.error().message()));
@@ -667,6 +683,16 @@ private:
             if (*st == mqtt::frame_status::complete) {
                 body = have.subspan(h.header_size, h.remaining_length);
                 co_return true;
+            }
+            if (skim_ && h.header_size != 0 && h.type() == mqtt::packet_type::publish &&
+                h.remaining_length >= skim_min_payload) {
+                const auto head = have.subspan(h.header_size);
+                const auto v = view_publish(h, head, version_);
+                if (v && v->payload.size() >= stamp_size) {
+                    body = head;
+                    partial_ = true;
+                    co_return true;
+                }
             }
             make_room();
             const bool got = co_await fill();
@@ -694,7 +720,8 @@ private:
     // drain_per_turn bytes per turn of the event loop; TLS: every record already in OpenSSL's
     // read-ahead buffer or the socket), then waits.
     asio::awaitable<bool> fill() {
-        const std::size_t space = in_.size() - in_end_;
+        const std::size_t space =
+                skim_ ? std::min(skim_read, in_.size() - in_end_) : in_.size() - in_end_;
         if (drained_ < drain_per_turn && !socket_empty_) {
             error_code ec;
             const std::size_t n =
@@ -734,6 +761,46 @@ private:
         co_return true;
     }
 
+    // Drops the skip_ bytes of a skimmed PUBLISH still in the socket (plain TCP only): recv with
+    // MSG_TRUNC, which discards them in the kernel without copying (tcp(7)).
+    asio::awaitable<bool> discard() {
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+            constexpr auto truncate = static_cast<tcp::socket::message_flags>(MSG_TRUNC);
+            while (skip_ > 0) {
+                // The buffers are never written (MSG_TRUNC); their length says how much to drop.
+                // Up to 16 times the input buffer per call: a sanitizer's recvmsg hook, which
+                // takes the returned count as written, sees only memory that is ours.
+                std::array<asio::mutable_buffer, 16> b;
+                std::size_t left = skip_;
+                for (auto& e : b) {
+                    e = asio::buffer(in_.data(), std::min<std::uint64_t>(left, in_.size()));
+                    left -= e.size();
+                }
+                error_code ec;
+                std::size_t n = 0;
+                if (drained_ < drain_per_turn) {
+                    n = stream_->receive(b, truncate, ec);
+                } else {
+                    ec = asio::error::would_block; // this turn read enough: wait for the next
+                }
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    drained_ = 0;
+                    std::tie(ec, n) = co_await stream_->async_receive(b, truncate, use_tuple);
+                }
+                if (ec) {
+                    if (!closing_ && ec != asio::error::operation_aborted) {
+                        fail("read", ec);
+                    }
+                    co_return false;
+                }
+                skip_ -= n;
+                drained_ += n;
+            }
+            socket_empty_ = false;
+        }
+        co_return true;
+    }
+
     // Waits for at least one byte.
     asio::awaitable<io_result> read_wait(asio::mutable_buffer b) {
         if constexpr (std::is_same_v<Stream, tls_stream>) {
@@ -759,12 +826,20 @@ private:
         if constexpr (std::is_same_v<Stream, tls_stream>) {
             socket_empty_ = socket_empty_ && stream_->socket_empty();
         }
-        if (n == space && in_.size() < read_buffer_max) {
+        if (n == space && !skim_ && in_.size() < read_buffer_max) {
             in_.resize(std::min(read_buffer_max, in_.size() * 2)); // more is waiting: read more
         }
     }
 
     void consume(const mqtt::frame_header& h) noexcept {
+        if (partial_) {
+            // A skimmed PUBLISH: what of it is here is dropped, the rest is dropped from the socket.
+            partial_ = false;
+            skip_ = h.total_size() - (in_end_ - in_begin_);
+            in_begin_ = 0;
+            in_end_ = 0;
+            return;
+        }
         in_begin_ += h.total_size();
         if (in_begin_ == in_end_) {
             in_begin_ = 0;
@@ -1102,6 +1177,9 @@ private:
     std::size_t in_end_ = 0;
     std::size_t drained_ = 0; ///< bytes read without waiting in this turn
     bool socket_empty_ = false; ///< the last read emptied the socket (see took)
+    bool skim_ = false;         ///< read only the heads of large PUBLISH packets (skim_read)
+    bool partial_ = false;      ///< read_packet returned the head of a PUBLISH only
+    std::uint64_t skip_ = 0;    ///< bytes of a skimmed PUBLISH still to drop from the socket
     std::string out_;
     std::string writing_;
     bool connected_ = false;
