@@ -52,7 +52,10 @@ class tls_socket {
 public:
     /// `read_buffer`: OpenSSL's read-ahead buffer in bytes (0 = its default, one record), and
     /// `release_buffers`: give OpenSSL's buffers back while the connection is idle.
-    tls_socket(const asio::any_io_executor& ex, asio::ssl::context& ctx, std::size_t read_buffer,
+    tls_socket(
+            const asio::any_io_executor& ex,
+            asio::ssl::context& ctx,
+            std::size_t read_buffer,
             bool release_buffers)
         : socket_(ex)
         , ssl_(SSL_new(ctx.native_handle())) {
@@ -193,8 +196,7 @@ public:
 
 private:
     static tcp::socket::wait_type wait_for(int ssl_error) noexcept {
-        return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write
-                                                 : tcp::socket::wait_read;
+        return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
     }
 
     // The error_code of a failed SSL call (`e` from SSL_get_error); empties the error queue.
@@ -225,7 +227,8 @@ private:
     // came in between, so nothing is missed.
     static BIO_METHOD* socket_bio_method() {
         static BIO_METHOD* const method = [] {
-            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "bench-socket");
+            BIO_METHOD* m =
+                    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "bench-socket");
             if (m != nullptr) {
                 BIO_meth_set_read_ex(m, &bio_read);
                 BIO_meth_set_write_ex(m, &bio_write);
@@ -288,10 +291,14 @@ using tls_stream = tls_socket;
 // bytes in MQTT 3.1.1 and 5 (a v5 reason code Success with no properties may be omitted,
 // MQTT 5 §3.4.2.1), appended without building an mqtt::packet.
 void append_ack(std::string& out, std::uint8_t first_byte, std::uint16_t packet_id) {
-    const char b[4] = {static_cast<char>(first_byte), 2, static_cast<char>(packet_id >> 8),
+    const char b[4] = {
+            static_cast<char>(first_byte),
+            2,
+            static_cast<char>(packet_id >> 8),
             static_cast<char>(packet_id & 0xff)};
     out.append(b, sizeof b);
 }
+
 constexpr std::uint8_t puback_byte = 0x40;
 constexpr std::uint8_t pubrec_byte = 0x50;
 constexpr std::uint8_t pubcomp_byte = 0x70;
@@ -724,8 +731,7 @@ private:
                 skim_ ? std::min(skim_read, in_.size() - in_end_) : in_.size() - in_end_;
         if (drained_ < drain_per_turn && !socket_empty_) {
             error_code ec;
-            const std::size_t n =
-                    stream_->read_some(asio::buffer(in_.data() + in_end_, space), ec);
+            const std::size_t n = stream_->read_some(asio::buffer(in_.data() + in_end_, space), ec);
             if (!ec) {
                 took(n, space);
                 drained_ += n;
@@ -833,7 +839,8 @@ private:
 
     void consume(const mqtt::frame_header& h) noexcept {
         if (partial_) {
-            // A skimmed PUBLISH: what of it is here is dropped, the rest is dropped from the socket.
+            // A skimmed PUBLISH: what of it is here is dropped, the rest is dropped from the
+            // socket.
             partial_ = false;
             skip_ = h.total_size() - (in_end_ - in_begin_);
             in_begin_ = 0;
@@ -1175,7 +1182,7 @@ private:
     std::vector<std::uint8_t> in_;
     std::size_t in_begin_ = 0;
     std::size_t in_end_ = 0;
-    std::size_t drained_ = 0; ///< bytes read without waiting in this turn
+    std::size_t drained_ = 0;   ///< bytes read without waiting in this turn
     bool socket_empty_ = false; ///< the last read emptied the socket (see took)
     bool skim_ = false;         ///< read only the heads of large PUBLISH packets (skim_read)
     bool partial_ = false;      ///< read_packet returned the head of a PUBLISH only
