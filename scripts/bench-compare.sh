@@ -12,6 +12,10 @@
 #   DURATION=10           seconds per run (each run is bounded by this plus connect and drain)
 #   ROUNDS=2              --rounds: A B A B
 #   MODES="pinned unpinned"
+#   UNPINNED_SHARDS=0     thinggate's shards when unpinned (0 = one per core, the default
+#                         deployment; 1 = one broker thread like mosquitto: see docs/performance.md,
+#                         "The load tool's own cost", for what a second shard does to the 20 k/s p99)
+#   UNPINNED_THREADS=     the tool's --threads when unpinned (empty = one per core)
 #   INFLIGHT=1024         receive maximum / max_inflight_messages, the same on both brokers
 #   QUEUED=10000          max_queued_messages, the same on both brokers
 #   BACKLOG=100000        messages of the backlog row (both brokers' queue limit is raised to it)
@@ -109,7 +113,7 @@ cert=$pki/bench-device.pem
 key=$pki/bench-device.key
 
 start_brokers() { # $1 = pinned | unpinned, $2 = memory | persistent
-    local pin_broker=() shards=0
+    local pin_broker=() shards=${UNPINNED_SHARDS:-0}
     if [[ $1 == pinned ]]; then
         pin_broker=(taskset -c 0)
         shards=1
@@ -323,6 +327,8 @@ for mode in $MODES; do
     if [[ $mode == pinned ]]; then
         pin_tool=(taskset -c 1)
         threads=(--threads 1)
+    elif [[ -n ${UNPINNED_THREADS:-} ]]; then
+        threads=(--threads "$UNPINNED_THREADS")
     fi
     i=0
     for s in "${scenarios[@]}"; do
@@ -360,6 +366,9 @@ echo "thinggate-bench --compare, DURATION=${DURATION}s per run, ROUNDS=$ROUNDS (
     "$(date -u +%Y-%m-%dT%H:%MZ), $ncpu cpus, $(uname -r)"
 echo "brokers: thinggate $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($BUILD)," \
     "$("$mosquitto_bin" -h 2>/dev/null | head -1 || true)"
+echo "pinned: brokers on cpu 0 (thinggate 1 shard), the tool on cpu 1 with 1 thread;" \
+    "unpinned: thinggate shards = ${UNPINNED_SHARDS:-0} (0 = one per core), mosquitto 1 thread," \
+    "the tool ${UNPINNED_THREADS:-one per core} thread(s)"
 echo "limits on both: in-flight $INFLIGHT, queued $QUEUED, max packet $MAX_PACKET;" \
     "both in memory (thinggate persistence \"memory\", mosquitto persistence false)"
 echo "backlog row: $BACKLOG QoS 1 messages to an offline persistent session, both queues" \

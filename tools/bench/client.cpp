@@ -1,11 +1,14 @@
 #include "tools/bench/client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bitset>
+#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <span>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,14 +16,17 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include "mqtt/codec.hpp"
 #include "tools/bench/publish_view.hpp"
@@ -30,10 +36,272 @@ namespace thinggate::bench {
 namespace {
 
 using tcp = asio::ip::tcp;
-using tls_stream = asio::ssl::stream<tcp::socket>;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using io_result = std::tuple<error_code, std::size_t>;
+
+// A mutual-TLS client connection without Asio's SSL engine: OpenSSL reads and writes the
+// non-blocking socket itself (through socket_bio below), with read-ahead, so one recv(2) brings
+// several records into OpenSSL's buffer and each record is decrypted from there straight into
+// the caller's buffer. Asio's ssl::stream copies every byte twice more (socket -> its input
+// buffer -> the BIO pair -> the record buffer) and costs an event-loop turn per SSL_read; it made
+// the load tool, not the broker, the limit of the mTLS fan-out. Waiting is the socket's
+// async_wait (readable / writable, as OpenSSL asks). Not thread safe: one worker thread.
+class tls_socket {
+public:
+    /// `read_buffer`: OpenSSL's read-ahead buffer in bytes (0 = its default, one record), and
+    /// `release_buffers`: give OpenSSL's buffers back while the connection is idle.
+    tls_socket(
+            const asio::any_io_executor& ex,
+            asio::ssl::context& ctx,
+            std::size_t read_buffer,
+            bool release_buffers)
+        : socket_(ex)
+        , ssl_(SSL_new(ctx.native_handle())) {
+        if (ssl_ == nullptr) {
+            return;
+        }
+        SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (release_buffers) {
+            SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+        }
+        SSL_set_read_ahead(ssl_, 1);
+        if (read_buffer > 0) {
+            SSL_set_default_read_buffer_len(ssl_, read_buffer);
+        }
+    }
+
+    ~tls_socket() {
+        if (ssl_ != nullptr) {
+            SSL_free(ssl_);
+        }
+    }
+
+    tls_socket(const tls_socket&) = delete;
+    tls_socket& operator=(const tls_socket&) = delete;
+
+    tcp::socket& lowest_layer() noexcept { return socket_; }
+
+    /// The last recv(2) emptied the socket (nothing was waiting in it right after).
+    bool socket_empty() const noexcept { return socket_empty_; }
+
+    /// Null when SSL_new failed (out of memory): the caller fails the connection.
+    SSL* native_handle() noexcept { return ssl_; }
+
+    /// After the TCP connect: OpenSSL takes the (non-blocking) socket; then the handshake.
+    asio::awaitable<error_code> handshake() {
+        error_code ec;
+        socket_.non_blocking(true, ec);
+        if (ec) {
+            co_return ec;
+        }
+        BIO_METHOD* method = socket_bio_method();
+        BIO* bio = method != nullptr ? BIO_new(method) : nullptr;
+        if (bio == nullptr) {
+            co_return ssl_error(SSL_ERROR_SSL);
+        }
+        BIO_set_data(bio, this);
+        BIO_set_init(bio, 1);
+        SSL_set_bio(ssl_, bio, bio); // the SSL owns it now
+        SSL_set_connect_state(ssl_);
+        for (;;) {
+            ERR_clear_error();
+            const int r = SSL_do_handshake(ssl_);
+            if (r == 1) {
+                co_return error_code{};
+            }
+            const int e = SSL_get_error(ssl_, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                co_return ssl_error(e);
+            }
+            auto [wec] = co_await socket_.async_wait(wait_for(e), use_tuple);
+            if (wec) {
+                co_return wec;
+            }
+            socket_empty_ = false;
+        }
+    }
+
+    /// Decrypts what has arrived into `b` without waiting: record after record until `b` is
+    /// full or nothing complete is left (then asio::error::would_block if nothing came at all).
+    std::size_t read_some(asio::mutable_buffer b, error_code& ec) {
+        ec = {};
+        auto* p = static_cast<char*>(b.data());
+        std::size_t total = 0;
+        ERR_clear_error();
+        while (total < b.size()) {
+            std::size_t n = 0;
+            const int r = SSL_read_ex(ssl_, p + total, b.size() - total, &n);
+            if (r == 1) {
+                total += n;
+                continue;
+            }
+            const int e = SSL_get_error(ssl_, r);
+            if (total > 0) {
+                break; // what came is returned now; the error (if any) comes again next time
+            }
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                read_wait_ = wait_for(e);
+                ec = asio::error::would_block;
+            } else {
+                ec = ssl_error(e);
+            }
+            break;
+        }
+        return total;
+    }
+
+    /// Reads at least one byte into `b`, waiting for the socket as OpenSSL asks.
+    asio::awaitable<io_result> async_read_some(asio::mutable_buffer b) {
+        for (;;) {
+            error_code ec;
+            const std::size_t n = read_some(b, ec);
+            if (ec != asio::error::would_block) {
+                co_return io_result{ec, n};
+            }
+            auto [wec] = co_await socket_.async_wait(read_wait_, use_tuple);
+            if (wec) {
+                co_return io_result{wec, 0};
+            }
+            socket_empty_ = false;
+        }
+    }
+
+    /// Writes all of `b` (OpenSSL cuts it into records), waiting for the socket as it asks.
+    asio::awaitable<io_result> async_write(asio::const_buffer b) {
+        const auto* p = static_cast<const char*>(b.data());
+        std::size_t done = 0;
+        while (done < b.size()) {
+            ERR_clear_error();
+            std::size_t n = 0;
+            // After a WANT_*, the retry passes the same bytes, as OpenSSL requires.
+            const int r = SSL_write_ex(ssl_, p + done, b.size() - done, &n);
+            if (r == 1) {
+                done += n;
+                continue;
+            }
+            const int e = SSL_get_error(ssl_, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                co_return io_result{ssl_error(e), done};
+            }
+            auto [wec] = co_await socket_.async_wait(wait_for(e), use_tuple);
+            if (wec) {
+                co_return io_result{wec, done};
+            }
+            socket_empty_ = false;
+        }
+        co_return io_result{error_code{}, done};
+    }
+
+private:
+    static tcp::socket::wait_type wait_for(int ssl_error) noexcept {
+        return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
+    }
+
+    // The error_code of a failed SSL call (`e` from SSL_get_error); empties the error queue.
+    static error_code ssl_error(int e) {
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            return asio::error::eof; // close_notify
+        }
+        const unsigned long err = ERR_get_error();
+        ERR_clear_error();
+        if (e == SSL_ERROR_SYSCALL && err == 0) {
+            if (errno != 0 && errno != EAGAIN) {
+                return {errno, boost::system::system_category()};
+            }
+            return asio::ssl::error::stream_truncated; // EOF without close_notify
+        }
+        if (err == 0) {
+            return asio::error::fault;
+        }
+        if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            return asio::ssl::error::stream_truncated;
+        }
+        return {static_cast<int>(err), asio::error::get_ssl_category()};
+    }
+
+    // OpenSSL's transport: recv(2) / send(2) on the socket. A recv that returned less than asked
+    // emptied the socket, so the next one says "retry" without a system call (an empty recv per
+    // batch of records saved); the wait after it is an epoll_ctl re-arm, which reports data that
+    // came in between, so nothing is missed.
+    static BIO_METHOD* socket_bio_method() {
+        static BIO_METHOD* const method = [] {
+            BIO_METHOD* m =
+                    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "bench-socket");
+            if (m != nullptr) {
+                BIO_meth_set_read_ex(m, &bio_read);
+                BIO_meth_set_write_ex(m, &bio_write);
+                BIO_meth_set_ctrl(m, &bio_ctrl);
+            }
+            return m;
+        }();
+        return method;
+    }
+
+    static int bio_read(BIO* b, char* data, std::size_t n, std::size_t* got) {
+        auto* self = static_cast<tls_socket*>(BIO_get_data(b));
+        BIO_clear_retry_flags(b);
+        *got = 0;
+        if (self->socket_empty_) {
+            BIO_set_retry_read(b);
+            return 0;
+        }
+        const ssize_t r = ::recv(self->socket_.native_handle(), data, n, 0);
+        if (r > 0) {
+            *got = static_cast<std::size_t>(r);
+            self->socket_empty_ = *got < n;
+            return 1;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            self->socket_empty_ = true;
+            BIO_set_retry_read(b);
+        }
+        return 0; // r == 0: end of stream (OpenSSL: unexpected EOF unless close_notify came)
+    }
+
+    static int bio_write(BIO* b, const char* data, std::size_t n, std::size_t* put) {
+        auto* self = static_cast<tls_socket*>(BIO_get_data(b));
+        BIO_clear_retry_flags(b);
+        *put = 0;
+        const ssize_t r = ::send(self->socket_.native_handle(), data, n, MSG_NOSIGNAL);
+        if (r >= 0) {
+            *put = static_cast<std::size_t>(r);
+            return 1;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            BIO_set_retry_write(b);
+        }
+        return 0;
+    }
+
+    static long bio_ctrl(BIO*, int cmd, long, void*) {
+        return cmd == BIO_CTRL_FLUSH ? 1 : 0; // nothing is buffered here
+    }
+
+    tcp::socket socket_;
+    SSL* ssl_;
+    tcp::socket::wait_type read_wait_ = tcp::socket::wait_read;
+    bool socket_empty_ = false; ///< the last recv emptied the socket: wait before the next
+};
+
+using tls_stream = tls_socket;
+
+// Success acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP) with Remaining Length 2: the same
+// bytes in MQTT 3.1.1 and 5 (a v5 reason code Success with no properties may be omitted,
+// MQTT 5 §3.4.2.1), appended without building an mqtt::packet.
+void append_ack(std::string& out, std::uint8_t first_byte, std::uint16_t packet_id) {
+    const char b[4] = {
+            static_cast<char>(first_byte),
+            2,
+            static_cast<char>(packet_id >> 8),
+            static_cast<char>(packet_id & 0xff)};
+    out.append(b, sizeof b);
+}
+
+constexpr std::uint8_t puback_byte = 0x40;
+constexpr std::uint8_t pubrec_byte = 0x50;
+constexpr std::uint8_t pubcomp_byte = 0x70;
 
 constexpr std::size_t out_high_water = 256 * 1024; // a publisher waits above this many unsent bytes
 // The input buffer starts small (an idle connection costs little) and doubles whenever a read
@@ -44,6 +312,16 @@ constexpr std::size_t read_buffer_max = 256 * 1024;
 // is empty or this many bytes came in one turn; only then does it go back to the event loop.
 // A subscriber so drains its socket as eagerly as publishers on the same thread fill theirs.
 constexpr std::size_t drain_per_turn = 4 * 1024 * 1024;
+// TLS: a subscriber's OpenSSL read-ahead buffer (several 16 KiB records per read(2)), for runs of
+// up to bulk_read_subscribers subscribers (more get OpenSSL's default of one record).
+constexpr std::size_t tls_read_ahead = 64 * 1024;
+constexpr std::uint32_t bulk_read_subscribers = 1000;
+// Plain TCP, payloads of at least skim_min_payload bytes: a subscriber reads each PUBLISH's
+// head (fixed and variable header and the payload's first bytes, with the stamp) in reads of at
+// most skim_read bytes and lets the kernel drop the rest of the payload (recv with MSG_TRUNC: no
+// copy to user space). The broker sends every byte as before; the tool only needs the stamp.
+constexpr std::size_t skim_min_payload = 16 * 1024;
+constexpr std::size_t skim_read = 1024;
 // A publisher lets the other coroutines of its thread run after this many messages or bytes.
 constexpr unsigned yield_messages = 64;
 constexpr std::size_t yield_bytes = 32 * 1024;
@@ -92,6 +370,7 @@ public:
         version_ = o.version;
         if (plan.role == role::subscriber) {
             trackers_.resize(plan.publisher_count);
+            skim_ = std::is_same_v<Stream, tcp::socket> && o.payload >= skim_min_payload;
         }
         if (plan.role == role::publisher) {
             payload_.assign(o.payload, '\0');
@@ -268,8 +547,7 @@ private:
         }
         std::string bye;
         mqtt::encode(mqtt::disconnect{}, version_, bye);
-        [[maybe_unused]] auto [ec, n] =
-                co_await asio::async_write(*stream_, asio::buffer(bye), use_tuple);
+        [[maybe_unused]] auto [ec, n] = co_await write_all(asio::buffer(bye));
         shutdown();
     }
 
@@ -286,12 +564,25 @@ private:
     asio::awaitable<bool> open(bool clean_start) {
         const auto& t = *worker_.shared().tgt;
         if constexpr (std::is_same_v<Stream, tls_stream>) {
-            stream_.emplace(ex_, *worker_.shared().tls);
+            // Subscribers read OpenSSL's records through a large read-ahead buffer (several
+            // records per read(2)) and keep it; idle connections and the storm's connectors give
+            // OpenSSL's buffers back between reads, as Asio's engine did.
+            const bool busy = plan_.role == role::subscriber || plan_.role == role::publisher;
+            const bool bulk = plan_.role == role::subscriber &&
+                              worker_.shared().plan->subscribers <= bulk_read_subscribers;
+            stream_.emplace(ex_, *worker_.shared().tls, bulk ? tls_read_ahead : 0, !busy);
+            if (stream_->native_handle() == nullptr) {
+                fail("SSL_new failed");
+                co_return false;
+            }
         } else {
             stream_.emplace(ex_);
         }
         in_begin_ = 0;
         in_end_ = 0;
+        socket_empty_ = false;
+        partial_ = false;
+        skip_ = 0;
         error_code ec;
         const tcp::endpoint ep(asio::ip::make_address(t.address, ec), t.port);
         if (ec) {
@@ -314,7 +605,7 @@ private:
         stream_->lowest_layer().set_option(tcp::no_delay(true), ec);
         if constexpr (std::is_same_v<Stream, tcp::socket>) {
             stream_->non_blocking(true, ec); // for the draining reads (see drain_per_turn)
-        }
+        } // (tls_socket::handshake makes its socket non-blocking)
         if constexpr (std::is_same_v<Stream, tls_stream>) {
             SSL* ssl = stream_->native_handle();
             if (t.host == "localhost") {
@@ -323,8 +614,7 @@ private:
             } else {
                 X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), t.address.c_str());
             }
-            auto [hec] =
-                    co_await stream_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+            const auto hec = co_await stream_->handshake();
             if (hec) {
                 fail("TLS handshake", hec);
                 co_return false;
@@ -343,7 +633,7 @@ private:
         }
         std::string wire;
         mqtt::encode(c, version_, wire);
-        auto [wec, wn] = co_await asio::async_write(*stream_, asio::buffer(wire), use_tuple);
+        auto [wec, wn] = co_await write_all(asio::buffer(wire));
         if (wec) {
             fail("write CONNECT", wec);
             co_return false;
@@ -383,9 +673,15 @@ private:
 
     // Reads until one whole packet is at in_[in_begin_..in_end_); h and body describe it. The
     // caller calls consume(h) when done with body.
+    // Skimming (see skim_read), a large PUBLISH comes back as soon as its head is here: `body`
+    // is then only the first part of it, and consume(h) drops the rest from the socket.
     asio::awaitable<bool> read_packet(mqtt::frame_header& h, std::span<const std::uint8_t>& body) {
         for (;;) {
+            if (skip_ > 0 && !co_await discard()) {
+                co_return false;
+            }
             const std::span<const std::uint8_t> have(in_.data() + in_begin_, in_end_ - in_begin_);
+            h.header_size = 0; // stays 0 while the fixed header is incomplete
             auto st = mqtt::parse_frame(have, max_incoming_packet, h);
             if (!st) {
                 fail(fmt::format("malformed frame: {}", st.error().message()));
@@ -394,6 +690,16 @@ private:
             if (*st == mqtt::frame_status::complete) {
                 body = have.subspan(h.header_size, h.remaining_length);
                 co_return true;
+            }
+            if (skim_ && h.header_size != 0 && h.type() == mqtt::packet_type::publish &&
+                h.remaining_length >= skim_min_payload) {
+                const auto head = have.subspan(h.header_size);
+                const auto v = view_publish(h, head, version_);
+                if (v && v->payload.size() >= stamp_size) {
+                    body = head;
+                    partial_ = true;
+                    co_return true;
+                }
             }
             make_room();
             const bool got = co_await fill();
@@ -417,31 +723,29 @@ private:
         }
     }
 
-    // Reads what the socket has into in_[in_end_..]. Plain TCP first tries a non-blocking read
-    // (up to drain_per_turn bytes per turn of the event loop), then waits.
+    // Reads what the socket has into in_[in_end_..]: first without waiting (up to
+    // drain_per_turn bytes per turn of the event loop; TLS: every record already in OpenSSL's
+    // read-ahead buffer or the socket), then waits.
     asio::awaitable<bool> fill() {
-        const std::size_t space = in_.size() - in_end_;
-        if constexpr (std::is_same_v<Stream, tcp::socket>) {
-            if (drained_ < drain_per_turn) {
-                error_code ec;
-                const std::size_t n =
-                        stream_->read_some(asio::buffer(in_.data() + in_end_, space), ec);
-                if (!ec) {
-                    took(n, space);
-                    drained_ += n;
-                    co_return true;
+        const std::size_t space =
+                skim_ ? std::min(skim_read, in_.size() - in_end_) : in_.size() - in_end_;
+        if (drained_ < drain_per_turn && !socket_empty_) {
+            error_code ec;
+            const std::size_t n = stream_->read_some(asio::buffer(in_.data() + in_end_, space), ec);
+            if (!ec) {
+                took(n, space);
+                drained_ += n;
+                co_return true;
+            }
+            if (ec != asio::error::would_block && ec != asio::error::try_again) {
+                if (!closing_) {
+                    fail("read", ec);
                 }
-                if (ec != asio::error::would_block && ec != asio::error::try_again) {
-                    if (!closing_) {
-                        fail("read", ec);
-                    }
-                    co_return false;
-                }
+                co_return false;
             }
         }
         drained_ = 0;
-        auto [ec, n] = co_await stream_->async_read_some(
-                asio::buffer(in_.data() + in_end_, space), use_tuple);
+        auto [ec, n] = co_await read_wait(asio::buffer(in_.data() + in_end_, space));
         if (ec) {
             if (!closing_ && ec != asio::error::operation_aborted) {
                 fail("read", ec);
@@ -449,9 +753,10 @@ private:
             co_return false;
         }
         took(n, space);
-        if (plan_.role == role::subscriber) {
+        if (plan_.role == role::subscriber && !socket_empty_) {
             // What is still waiting in the socket when the reader gets its turn: a subscriber that
-            // keeps up sees little; one that falls behind sees its receive buffer fill.
+            // keeps up sees little; one that falls behind sees its receive buffer fill. (A read
+            // that emptied the socket saw 0 waiting: no ioctl for it.)
             error_code aec;
             const std::size_t waiting = stream_->lowest_layer().available(aec);
             auto& m = worker_.stats().rx_queue_max;
@@ -462,14 +767,86 @@ private:
         co_return true;
     }
 
+    // Drops the skip_ bytes of a skimmed PUBLISH still in the socket (plain TCP only): recv with
+    // MSG_TRUNC, which discards them in the kernel without copying (tcp(7)).
+    asio::awaitable<bool> discard() {
+        if constexpr (std::is_same_v<Stream, tcp::socket>) {
+            constexpr auto truncate = static_cast<tcp::socket::message_flags>(MSG_TRUNC);
+            while (skip_ > 0) {
+                // The buffers are never written (MSG_TRUNC); their length says how much to drop.
+                // Up to 16 times the input buffer per call: a sanitizer's recvmsg hook, which
+                // takes the returned count as written, sees only memory that is ours.
+                std::array<asio::mutable_buffer, 16> b;
+                std::size_t left = skip_;
+                for (auto& e : b) {
+                    e = asio::buffer(in_.data(), std::min<std::uint64_t>(left, in_.size()));
+                    left -= e.size();
+                }
+                error_code ec;
+                std::size_t n = 0;
+                if (drained_ < drain_per_turn) {
+                    n = stream_->receive(b, truncate, ec);
+                } else {
+                    ec = asio::error::would_block; // this turn read enough: wait for the next
+                }
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    drained_ = 0;
+                    std::tie(ec, n) = co_await stream_->async_receive(b, truncate, use_tuple);
+                }
+                if (ec) {
+                    if (!closing_ && ec != asio::error::operation_aborted) {
+                        fail("read", ec);
+                    }
+                    co_return false;
+                }
+                skip_ -= n;
+                drained_ += n;
+            }
+            socket_empty_ = false;
+        }
+        co_return true;
+    }
+
+    // Waits for at least one byte.
+    asio::awaitable<io_result> read_wait(asio::mutable_buffer b) {
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+            co_return co_await stream_->async_read_some(b);
+        } else {
+            co_return co_await stream_->async_read_some(b, use_tuple);
+        }
+    }
+
+    asio::awaitable<io_result> write_all(asio::const_buffer b) {
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+            co_return co_await stream_->async_write(b);
+        } else {
+            co_return co_await asio::async_write(*stream_, b, use_tuple);
+        }
+    }
+
     void took(std::size_t n, std::size_t space) {
         in_end_ += n;
-        if (n == space && in_.size() < read_buffer_max) {
+        // A read that did not fill the space emptied the socket (TLS: and OpenSSL holds no whole
+        // record): the next read waits at once instead of trying a recv(2) that finds nothing.
+        socket_empty_ = n < space;
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+            socket_empty_ = socket_empty_ && stream_->socket_empty();
+        }
+        if (n == space && !skim_ && in_.size() < read_buffer_max) {
             in_.resize(std::min(read_buffer_max, in_.size() * 2)); // more is waiting: read more
         }
     }
 
     void consume(const mqtt::frame_header& h) noexcept {
+        if (partial_) {
+            // A skimmed PUBLISH: what of it is here is dropped, the rest is dropped from the
+            // socket.
+            partial_ = false;
+            skip_ = h.total_size() - (in_end_ - in_begin_);
+            in_begin_ = 0;
+            in_end_ = 0;
+            return;
+        }
         in_begin_ += h.total_size();
         if (in_begin_ == in_end_) {
             in_begin_ = 0;
@@ -530,7 +907,7 @@ private:
     bool on_packet(const mqtt::pubcomp& a) { return finish(a.packet_id, a.reason, "PUBCOMP"); }
 
     bool on_packet(const mqtt::pubrel& a) {
-        mqtt::encode(mqtt::pubcomp{a.packet_id}, version_, out_);
+        append_ack(out_, pubcomp_byte, a.packet_id);
         kick_writer();
         return true;
     }
@@ -575,10 +952,10 @@ private:
             return false;
         }
         if (v->qos == mqtt::qos::at_least_once) {
-            mqtt::encode(mqtt::puback{v->packet_id}, version_, out_);
+            append_ack(out_, puback_byte, v->packet_id);
             kick_writer();
         } else if (v->qos == mqtt::qos::exactly_once) {
-            mqtt::encode(mqtt::pubrec{v->packet_id}, version_, out_);
+            append_ack(out_, pubrec_byte, v->packet_id);
             kick_writer();
         }
         auto& stats = worker_.stats();
@@ -630,7 +1007,7 @@ private:
                 continue;
             }
             std::swap(out_, writing_);
-            auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(writing_), use_tuple);
+            auto [ec, n] = co_await write_all(asio::buffer(writing_));
             writing_.clear();
             last_write_ = steady::now();
             if (ec) {
@@ -783,7 +1160,7 @@ private:
                 stats.latency.record(now_ns() - t0);
                 std::string bye;
                 mqtt::encode(mqtt::disconnect{}, version_, bye);
-                auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(bye), use_tuple);
+                auto [ec, n] = co_await write_all(asio::buffer(bye));
                 if (ec) {
                     fail("write DISCONNECT", ec);
                 }
@@ -805,7 +1182,11 @@ private:
     std::vector<std::uint8_t> in_;
     std::size_t in_begin_ = 0;
     std::size_t in_end_ = 0;
-    std::size_t drained_ = 0; ///< bytes read without waiting in this turn
+    std::size_t drained_ = 0;   ///< bytes read without waiting in this turn
+    bool socket_empty_ = false; ///< the last read emptied the socket (see took)
+    bool skim_ = false;         ///< read only the heads of large PUBLISH packets (skim_read)
+    bool partial_ = false;      ///< read_packet returned the head of a PUBLISH only
+    std::uint64_t skip_ = 0;    ///< bytes of a skimmed PUBLISH still to drop from the socket
     std::string out_;
     std::string writing_;
     bool connected_ = false;
