@@ -111,9 +111,11 @@ void client_machine::deny_publish(const mqtt::publish_view& p) {
     const bool aws = b_.opts.compat == compat_profile::aws_iot;
     if (v5()) {
         if (p.qos == mqtt::qos::at_least_once) {
-            send_ack(mqtt::puback{p.packet_id, mqtt::reason_code::not_authorized, {}}, false);
+            send_ack(mqtt::packet_type::puback, p.packet_id, mqtt::reason_code::not_authorized,
+                     false);
         } else if (p.qos == mqtt::qos::exactly_once) {
-            send_ack(mqtt::pubrec{p.packet_id, mqtt::reason_code::not_authorized, {}}, false);
+            send_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::not_authorized,
+                     false);
         } else if (aws) {
             fail(mqtt::reason_code::not_authorized); // aws-iot: a denied QoS 0 ends the connection
         }
@@ -125,10 +127,10 @@ void client_machine::deny_publish(const mqtt::publish_view& p) {
     }
     // mqtt profile, 3.1.1: acknowledged and dropped (3.1.1 has no way to say no).
     if (p.qos == mqtt::qos::at_least_once) {
-        send_ack(mqtt::puback{p.packet_id, mqtt::reason_code::success, {}}, false);
+        send_ack(mqtt::packet_type::puback, p.packet_id, mqtt::reason_code::success, false);
     } else if (p.qos == mqtt::qos::exactly_once) {
         session_->incoming_qos2.insert(p.packet_id); // so that its PUBREL completes
-        send_ack(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}}, false);
+        send_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::success, false);
     }
 }
 

@@ -512,7 +512,7 @@ void broker::impl::deliver_here(session& s, route_target t, const message_ptr& m
     if (s.ended) {
         return; // its records went with it (or are orphans the next start-up removes)
     }
-    if (m->expired(rt.now())) {
+    if (m->expires_at && m->expired(rt.now())) { // the clock only for a message that can expire
         ++dropped;
         if (t.seq != 0 && store != nullptr) {
             batch_here().erase_queued(s.client_id, t.seq);
@@ -611,6 +611,9 @@ void broker::impl::update_congestion(session& s) {
 
 void broker::impl::mark_congested(session& s) {
     s.congested.store(true, std::memory_order_relaxed);
+    if (s.congested_since.load(std::memory_order_relaxed) != 0) {
+        return; // already marked (every PUBLISH routed to a congested session comes here)
+    }
     std::int64_t none = 0;
     s.congested_since.compare_exchange_strong(
             none, std::max<std::int64_t>(rt.now().time_since_epoch().count(), 1), std::memory_order_relaxed);

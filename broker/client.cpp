@@ -47,6 +47,40 @@ void encode_head(const mqtt::packet& p, mqtt::protocol_version v, frame_head& he
     head.assign(buf);
 }
 
+/// PUBACK or PUBREC without properties, encoded directly (no mqtt::packet): 4 bytes, or 5 in v5
+/// with a reason code other than success (the codec's shortest form, §3.4.2.1); 3.1.1 has no
+/// reason code.
+void encode_pub_ack(
+        mqtt::packet_type type,
+        std::uint16_t packet_id,
+        mqtt::reason_code rc,
+        bool v5,
+        frame_head& head) {
+    const bool with_reason = v5 && rc != mqtt::reason_code::success;
+    const char bytes[5] = {
+            static_cast<char>(static_cast<std::uint8_t>(type) << 4),
+            static_cast<char>(with_reason ? 3 : 2),
+            static_cast<char>(packet_id >> 8),
+            static_cast<char>(packet_id & 0xFF),
+            static_cast<char>(rc),
+    };
+    head.assign(std::string_view(bytes, with_reason ? 5 : 4));
+}
+
+/// Appends `bytes` to a frame that is only an inline head (an acknowledgement, or a run of them),
+/// so that the acknowledgements of one read go out as one frame. False when `f` cannot take them.
+bool append_to_frame(out_frame& f, std::string_view bytes) {
+    if (!f.body.empty() || f.keep || f.head.on_heap() ||
+        f.head.size() + bytes.size() > frame_head::inline_capacity) {
+        return false;
+    }
+    char buf[frame_head::inline_capacity];
+    std::memcpy(buf, f.head.data(), f.head.size());
+    std::memcpy(buf + f.head.size(), bytes.data(), bytes.size());
+    f.head.assign(std::string_view(buf, f.head.size() + bytes.size()));
+    return true;
+}
+
 bool has_wildcard(std::string_view filter) noexcept {
     return filter.find_first_of("+#") != std::string_view::npos;
 }
@@ -437,9 +471,9 @@ void client_machine::on_publish(mqtt::publish_view& p) {
     }
     const auto ack_reason_for = [&](mqtt::reason_code rc) {
         if (p.qos == mqtt::qos::at_least_once) {
-            send_ack(mqtt::puback{p.packet_id, rc, {}}, false);
+            send_ack(mqtt::packet_type::puback, p.packet_id, rc, false);
         } else if (p.qos == mqtt::qos::exactly_once) {
-            send_ack(mqtt::pubrec{p.packet_id, rc, {}}, false);
+            send_ack(mqtt::packet_type::pubrec, p.packet_id, rc, false);
         }
     };
     if (!topic_within_limits(p.topic) || p.topic.starts_with("$share/")) {
@@ -464,7 +498,8 @@ void client_machine::on_publish(mqtt::publish_view& p) {
     if (p.qos == mqtt::qos::exactly_once) {
         auto& incoming = session_->incoming_qos2;
         if (incoming.contains(p.packet_id)) {
-            send_ack(mqtt::pubrec{p.packet_id, mqtt::reason_code::success, {}}, false); // duplicate: not routed again
+            // A duplicate: not routed again.
+            send_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::success, false);
             return;
         }
         if (incoming.size() >= lim.receive_maximum) {
@@ -519,19 +554,17 @@ void client_machine::on_publish(mqtt::publish_view& p) {
         // held back for congestion go first, so the order stays.
         release_withheld();
     }
-    if (qos == mqtt::qos::at_least_once) {
-        mqtt::puback ack{p.packet_id, mqtt::reason_code::success, {}};
-        if (stored || (!held_.empty() && withheld_.empty())) {
-            send_after_commit(ack, held_kind::puback, p.packet_id);
+    if (qos != mqtt::qos::at_most_once) {
+        const bool q1 = qos == mqtt::qos::at_least_once;
+        const auto type = q1 ? mqtt::packet_type::puback : mqtt::packet_type::pubrec;
+        if ((stored || (!held_.empty() && withheld_.empty())) && b_.store != nullptr) {
+            held_frame h;
+            encode_pub_ack(type, p.packet_id, mqtt::reason_code::success, v5(), h.f.head);
+            h.kind = q1 ? held_kind::puback : held_kind::pubrec;
+            h.packet_id = p.packet_id;
+            hold_for_commit(std::move(h));
         } else {
-            send_ack(ack, routed.congested);
-        }
-    } else if (qos == mqtt::qos::exactly_once) {
-        mqtt::pubrec ack{p.packet_id, mqtt::reason_code::success, {}};
-        if (stored || (!held_.empty() && withheld_.empty())) {
-            send_after_commit(ack, held_kind::pubrec, p.packet_id);
-        } else {
-            send_ack(ack, routed.congested);
+            send_ack(type, p.packet_id, mqtt::reason_code::success, routed.congested);
         }
     }
     if (qos == mqtt::qos::at_most_once && routed.congested) {
@@ -876,14 +909,17 @@ void client_machine::pump_queue() {
         return;
     }
     auto& s = *session_;
-    const auto now = b_.rt.now();
+    std::optional<clock::time_point> now; // read once, and only for a message that can expire
     while (!s.queue.empty()) {
         auto& front = s.queue.front();
         if (front.qos != mqtt::qos::at_most_once && s.inflight.size() >= out_window_) {
             return;
         }
         queued_delivery d = b_.pop_queued(s);
-        if (d.msg->expired(now) || (policed() && !may_receive(d))) {
+        if (d.msg->expires_at && !now) {
+            now = b_.rt.now();
+        }
+        if ((d.msg->expires_at && d.msg->expired(*now)) || (policed() && !may_receive(d))) {
             ++b_.dropped;
             if (d.seq != 0 && writes()) {
                 b_.batch_here().erase_queued(client_id_, d.seq);
@@ -1059,14 +1095,26 @@ void client_machine::send(const mqtt::packet& p) {
     push_frame(std::move(f));
 }
 
-void client_machine::send_ack(const mqtt::packet& p, bool congested) {
+void client_machine::send_ack(
+        mqtt::packet_type type, std::uint16_t packet_id, mqtt::reason_code rc, bool congested) {
+    frame_head ack;
+    encode_pub_ack(type, packet_id, rc, v5(), ack);
     if (withheld_.empty() && (!congested || b_.opts.lim.max_ack_delay_ms == 0)) {
-        send(p);
+        if (held_.empty() && !out_.empty() && append_to_frame(out_.back(), ack)) {
+            out_bytes_ += ack.size(); // the writer was woken for out_.back() already
+            return;
+        }
+        out_frame f;
+        f.head = std::move(ack);
+        push_frame(std::move(f));
         return;
     }
+    out_bytes_ += ack.size();
+    if (!withheld_.empty() && append_to_frame(withheld_.back(), ack)) {
+        return; // the wait for the first one is running
+    }
     out_frame f;
-    encode_head(p, version_, f.head);
-    out_bytes_ += f.size();
+    f.head = std::move(ack);
     withheld_.push_back(std::move(f));
     if (withheld_.size() > 1) {
         return;
@@ -1151,9 +1199,13 @@ void client_machine::send_after_commit(const mqtt::packet& p, held_kind kind, st
     }
     held_frame h;
     encode_head(p, version_, h.f.head);
-    h.ticket = register_commit_wait();
     h.kind = kind;
     h.packet_id = packet_id;
+    hold_for_commit(std::move(h));
+}
+
+void client_machine::hold_for_commit(held_frame&& h) {
+    h.ticket = register_commit_wait();
     out_bytes_ += h.f.size();
     held_.push_back(std::move(h));
 }
@@ -1171,12 +1223,13 @@ void client_machine::on_commit_done(std::uint64_t ticket, boost::system::error_c
                 if (h.kind == held_kind::pubrec && session_) {
                     session_->incoming_qos2.erase(h.packet_id); // a retry is routed
                 }
-                h.f.head.clear();
-                if (h.kind == held_kind::puback) {
-                    encode_head(mqtt::puback{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
-                } else {
-                    encode_head(mqtt::pubrec{h.packet_id, mqtt::reason_code::quota_exceeded, {}}, version_, h.f.head);
-                }
+                encode_pub_ack(
+                        h.kind == held_kind::puback ? mqtt::packet_type::puback
+                                                    : mqtt::packet_type::pubrec,
+                        h.packet_id,
+                        mqtt::reason_code::quota_exceeded,
+                        true,
+                        h.f.head);
                 out_bytes_ += h.f.size();
                 out_.push_back(std::move(h.f));
                 woke = true;

@@ -101,10 +101,18 @@ private:
     /// Sends `p` once the shard's open batch has committed (without a store: now). Frames sent
     /// after it wait behind it, so the output keeps its order.
     void send_after_commit(const mqtt::packet& p, held_kind kind, std::uint16_t packet_id = 0);
+    /// send_after_commit() for a frame already encoded (with its kind and packet id).
+    void hold_for_commit(held_frame&& h);
     void push_frame(out_frame&& f);
-    /// A PUBACK/PUBREC that needs no commit: held back while earlier ones are (congestion) or
-    /// when `congested`, else sent.
-    void send_ack(const mqtt::packet& p, bool congested);
+    /// A PUBACK/PUBREC (`type`) that needs no commit: held back while earlier ones are
+    /// (congestion) or when `congested`, else sent. Encoded directly (no mqtt::packet) and
+    /// appended to the previous acknowledgement's frame when there is room, so that the
+    /// acknowledgements of one read are one frame.
+    void send_ack(
+            mqtt::packet_type type,
+            std::uint16_t packet_id,
+            mqtt::reason_code rc,
+            bool congested);
     /// Registers for the completion of the shard's open batch (once per batch); its ticket.
     std::uint64_t register_commit_wait();
     void on_commit_done(std::uint64_t ticket, boost::system::error_code ec);

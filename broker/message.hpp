@@ -79,6 +79,14 @@ using message_ptr = std::shared_ptr<const message>;
 
 /// A new message whose topic and payload are copies of `topic` and `payload`, in the same
 /// allocation as the message itself. The other fields are set by the caller before sharing it.
+/// Blocks of freed messages (up to 2 KiB each, message_cache_bytes per thread) are kept by the
+/// thread that freed them for its next make_message.
 std::shared_ptr<message> make_message(std::string_view topic, std::string_view payload);
+
+/// Most bytes of freed message blocks one thread keeps for reuse.
+inline constexpr std::size_t message_cache_bytes = std::size_t{4} << 20;
+
+/// Bytes of freed message blocks the calling thread keeps for reuse now.
+std::size_t cached_message_bytes() noexcept;
 
 } // namespace thinggate::broker

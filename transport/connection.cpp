@@ -38,6 +38,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::chrono::seconds flush_timeout = 3s; // close(flush) and the TLS close_notify
 constexpr std::size_t read_chunk = 4096;
+// Plain TCP: a read that fills its buffer doubles the next one up to this, and a read that
+// brings less than a quarter of it halves it again, so a busy publisher costs one read (and one
+// yield to the shard) per burst instead of one per 4 KiB, while a quiet one stays at read_chunk.
+constexpr std::size_t max_read_chunk = 64 * 1024;
 // TLS: room for a whole record's plaintext, so that one SSL_read takes one record.
 constexpr std::size_t tls_read_chunk = tls_channel::max_record;
 // Plain TCP: pieces smaller than this are copied into one staging buffer so that a write of
@@ -260,6 +264,7 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
         });
 
         bool wait_first = true;
+        std::size_t read_size = read_chunk; // plain TCP: adapts to how much each read brings
         for (;;) {
             if (state_ == state::closed) {
                 break;
@@ -289,7 +294,7 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                         break;
                     }
                 }
-                auto buf = handler_->prepare_input(read_chunk);
+                auto buf = handler_->prepare_input(read_size);
                 boost::system::error_code ec;
                 n = stream_.read_some(asio::buffer(buf.data(), buf.size()), ec);
                 if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -301,6 +306,11 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                 }
                 // A short read drained the socket: wait before asking for a buffer again.
                 wait_first = n < buf.size();
+                if (n >= read_size) {
+                    read_size = std::min(read_size * 2, max_read_chunk);
+                } else if (n < read_size / 4) {
+                    read_size = std::max(read_size / 2, read_chunk);
+                }
             } else {
                 // What OpenSSL has already read or decrypted is taken before waiting: SSL_read
                 // asks to wait only once the socket itself had nothing more.

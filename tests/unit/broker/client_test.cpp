@@ -841,6 +841,88 @@ TEST_CASE("[MQTT-3.3.2-4] a v5 PUBLISH whose payload is declared UTF-8 but is no
     CHECK_FALSE(p.closed);
 }
 
+namespace {
+
+/// The raw bytes of every frame the client has queued, and how many frames there were.
+std::pair<std::string, std::size_t> raw_output(fixture& f, peer& p) {
+    f.rt.run();
+    std::vector<broker::out_frame> frames;
+    f.rt.on(0, [&] { p.client().take_output(frames); });
+    std::string all;
+    for (const auto& fr : frames) {
+        all += fr.head;
+        all.append(fr.body);
+    }
+    f.rt.on(0, [&] { p.client().output_written(all.size()); });
+    return {all, frames.size()};
+}
+
+std::string publish_bytes(mqtt::protocol_version v, qos q, std::uint16_t id) {
+    mqtt::publish m;
+    m.topic = "acks";
+    m.payload = "x";
+    m.qos = q;
+    m.packet_id = id;
+    std::string out;
+    mqtt::encode(m, v, out);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("[MQTT-4.6.0-2] the PUBACKs of the PUBLISH packets of one read go out in order, "
+          "as few frames, byte for byte what the codec writes") {
+    for (auto v : {mqtt::protocol_version::v5, mqtt::protocol_version::v311}) {
+        CAPTURE(static_cast<int>(v));
+        fixture f;
+        peer p(f.b, f.rt, 0, v);
+        p.connect("acker");
+        std::string in;
+        std::string expected;
+        for (std::uint16_t id = 1; id <= 40; ++id) {
+            const qos q = id % 5 == 0 ? qos::exactly_once : qos::at_least_once;
+            in += publish_bytes(v, q, id);
+            if (q == qos::at_least_once) {
+                mqtt::encode(mqtt::puback{id, reason_code::success, {}}, v, expected);
+            } else {
+                mqtt::encode(mqtt::pubrec{id, reason_code::success, {}}, v, expected);
+            }
+        }
+        p.send_bytes(in); // one read
+        auto [bytes, frames] = raw_output(f, p);
+        CHECK(bytes == expected);
+        CHECK(expected.size() == 160);
+        if (test_store() == nullptr) {
+            CHECK(frames == 3); // 16 acknowledgements of 4 bytes per inline frame head
+        }
+    }
+}
+
+TEST_CASE("[MQTT-3.3.2-4] a PUBACK with a reason code is encoded as the codec does (v5: 5 bytes)") {
+    fixture f;
+    peer p(f.b, f.rt, 0);
+    p.connect("p");
+    mqtt::publish ok;
+    ok.topic = "u";
+    ok.payload = "fine";
+    ok.qos = qos::at_least_once;
+    ok.packet_id = 0x1234;
+    mqtt::publish bad = ok;
+    bad.payload = std::string("\xff\xfe", 2);
+    bad.packet_id = 0x0102;
+    bad.props.payload_format_indicator = 1;
+    std::string in;
+    mqtt::encode(ok, mqtt::protocol_version::v5, in);
+    mqtt::encode(bad, mqtt::protocol_version::v5, in);
+    p.send_bytes(in);
+    auto [bytes, frames] = raw_output(f, p);
+    std::string expected;
+    mqtt::encode(mqtt::puback{0x1234, reason_code::success, {}}, mqtt::protocol_version::v5, expected);
+    mqtt::encode(mqtt::puback{0x0102, reason_code::payload_format_invalid, {}}, mqtt::protocol_version::v5, expected);
+    CHECK(bytes == expected);
+    CHECK(bytes == std::string("\x40\x02\x12\x34\x40\x03\x01\x02\x99", 9));
+}
+
 TEST_CASE("a topic alias is not kept for a message dropped as too large for the client") {
     fixture f;
     peer s(f.b, f.rt, 0);

@@ -114,6 +114,29 @@ TEST_CASE("server: plain TCP echo on 127.0.0.1 and ::1 with port 0") {
     }
 }
 
+TEST_CASE("server: plain TCP reads grow while they come back full (up to 64 KiB) and shrink back "
+          "for a quiet connection") {
+    t::echo_server s({tcp_listener()});
+    t::tcp_client c(s.port());
+    REQUIRE(c.connect());
+    CHECK(c.echo("first"));
+    CHECK(s.st.get(&t::echo_state::last_read_size) == 4096);
+    std::string big(1024 * 1024, 'z');
+    for (std::size_t i = 0; i < big.size(); i += 101) {
+        big[i] = static_cast<char>('a' + i % 26);
+    }
+    REQUIRE(c.send(big));
+    auto got = c.read_exact(big.size());
+    REQUIRE(got);
+    CHECK(*got == big); // every byte, in order, through reads of changing sizes
+    CHECK(s.st.get(&t::echo_state::max_read_size) == 64 * 1024);
+    // Each small message is one short read: the size halves back to 4 KiB.
+    for (int i = 0; i < 6; ++i) {
+        CHECK(c.echo("small " + std::to_string(i)));
+    }
+    CHECK(s.st.get(&t::echo_state::last_read_size) == 4096);
+}
+
 TEST_CASE("server: close(flush) writes what is queued, then the connection ends once") {
     t::echo_server s({tcp_listener()});
     t::tcp_client c(s.port());

@@ -3,6 +3,7 @@
 // broker::client) and Asio TCP/TLS test clients whose every step runs with a deadline.
 // Header-only because the unit test glob builds *_test.cpp only.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -41,6 +42,7 @@ struct echo_state {
     std::vector<broker::connection_info> infos;
     int made = 0, lost = 0, lost_twice = 0, shutdowns = 0, timeouts = 0;
     int admitted = 0, released = 0;
+    std::size_t last_read_size = 0, max_read_size = 0; ///< what the reader asked prepare_input for
     int limit = 1'000'000;
 
     /// Waits until `pred` holds or `timeout` passed. Woken by update(); also re-checks every
@@ -83,6 +85,10 @@ public:
         , io_(io) {}
 
     std::span<std::uint8_t> prepare_input(std::size_t min_size) override {
+        st_.update([&] {
+            st_.last_read_size = min_size;
+            st_.max_read_size = std::max(st_.max_read_size, min_size);
+        });
         if (in_.size() < min_size) {
             in_.resize(min_size);
         }
