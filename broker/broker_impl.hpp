@@ -145,8 +145,9 @@ struct broker::impl {
     void drain_inbox(shard_id shard);
     /// True when one more message of `bytes` would exceed the session's or the total queue limits.
     bool queue_full(const session& s, std::size_t bytes) const noexcept;
-    /// Delivers on the session's shard (re-posts if the session moved).
-    void deliver(route_target t, const message_ptr& m);
+    /// Delivers on the session's shard (re-posts if the session moved). `t` is the caller's
+    /// (its subscription identifiers are taken; its session reference is borrowed, not copied).
+    void deliver(route_target& t, const message_ptr& m);
     void enqueue(session& s, queued_delivery d);
     /// A message made by the gateway (events): QoS 1, routed on shard 0.
     void publish_event(std::string topic, std::string payload);
@@ -171,7 +172,7 @@ struct broker::impl {
     /// Queue (plus `in_transit`) over a quarter of the limits.
     bool over_high_water(const session& s, std::uint64_t in_transit) const noexcept;
     /// deliver() once on the session's shard.
-    void deliver_here(session& s, route_target t, const message_ptr& m);
+    void deliver_here(session& s, route_target& t, const message_ptr& m);
     /// Registers `c` to be woken (release_withheld on `shard`) when a congested session drains.
     /// `epoch` is route_result::congestion_epoch of the routing that found the congestion: if a
     /// session has drained since, `c` is woken at once (no lost wake-up).
