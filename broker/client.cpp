@@ -16,6 +16,15 @@ namespace {
 constexpr std::chrono::milliseconds connect_timeout{10'000};
 constexpr std::size_t input_shrink_threshold = 64 * 1024;
 constexpr std::size_t max_kept_output_frames = 256;
+// Output packets smaller than this are copied into a run: one frame of whole packets back to
+// back, which the transport writes as it is. A delivery then costs no frame of its own, no
+// reference to its message and no second copy in the transport. Larger payloads stay in the
+// shared message and are written from it (scatter-gather).
+constexpr std::size_t run_packet_below = 2048;
+// A run is closed at this size (one TLS record of plaintext); the next packet starts another.
+constexpr std::size_t max_run_bytes = 16 * 1024;
+// The first heap buffer of a run: the last run's size, at least this.
+constexpr std::size_t min_run_capacity = 256;
 
 mqtt::qos min_qos(mqtt::qos a, mqtt::qos b) noexcept { return a < b ? a : b; }
 
@@ -945,6 +954,22 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     out_frame f;
     if (cacheable && cache.msg == d.msg && cache.version == version_ && cache.qos == d.qos &&
         cache.retain == d.retain) {
+        const std::size_t n = cache.head.size() + m.payload.size();
+        if (n < run_packet_below && n <= out_max_packet_ && !held_barrier_ && held_.empty()) {
+            // The common delivery: the cached head and the payload straight into the run.
+            ++b_.messages_out;
+            out_bytes_ += n;
+            char* p = append_run(n);
+            std::memcpy(p, cache.head.data(), cache.head.size());
+            if (packet_id != 0) {
+                p[cache.id_offset] = static_cast<char>(packet_id >> 8);
+                p[cache.id_offset + 1] = static_cast<char>(packet_id & 0xFF);
+            }
+            if (!m.payload.empty()) {
+                std::memcpy(p + cache.head.size(), m.payload.data(), m.payload.size());
+            }
+            return;
+        }
         f.head = cache.head;
         if (packet_id != 0) {
             f.head.data()[cache.id_offset] = static_cast<char>(packet_id >> 8);
@@ -1040,9 +1065,19 @@ void client_machine::finish_publish(out_frame&& f, const queued_delivery& d, std
         }
         return;
     }
+    ++b_.messages_out;
+    if (!held_barrier_ && held_.empty() && f.head.size() + m.payload.size() < run_packet_below) {
+        const std::size_t n = f.head.size() + m.payload.size();
+        out_bytes_ += n;
+        char* p = append_run(n);
+        std::memcpy(p, f.head.data(), f.head.size());
+        if (!m.payload.empty()) {
+            std::memcpy(p + f.head.size(), m.payload.data(), m.payload.size());
+        }
+        return;
+    }
     f.body = m.payload;
     f.keep = d.msg;
-    ++b_.messages_out;
     if (held_barrier_) {
         held_.push_back(held_frame{std::move(f), register_commit_wait(), held_kind::plain, 0});
         out_bytes_ += held_.back().f.size();
@@ -1122,8 +1157,30 @@ void client_machine::push_frame(out_frame&& f) {
         held_.push_back(held_frame{std::move(f), 0, held_kind::plain, 0}); // keeps the order
         return;
     }
+    if (f.size() < run_packet_below) {
+        char* p = append_run(f.size());
+        std::memcpy(p, f.head.data(), f.head.size());
+        if (!f.body.empty()) {
+            std::memcpy(p + f.head.size(), f.body.data(), f.body.size());
+        }
+        return;
+    }
     out_.push_back(std::move(f));
     io_.wake_writer();
+}
+
+char* client_machine::append_run(std::size_t n) {
+    if (out_.empty() || !out_.back().body.empty() || out_.back().head.size() + n > max_run_bytes) {
+        out_.emplace_back();
+        io_.wake_writer();
+    }
+    frame_head& run = out_.back().head;
+    if (!run.on_heap() && run.size() + n > frame_head::inline_capacity) {
+        // Leaving the inline bytes: as much as the last run needed, so that a steady flow
+        // allocates once per run (geometric growth beyond it).
+        run.reserve(std::max(run.size() + n, std::clamp<std::size_t>(last_run_bytes_, min_run_capacity, max_run_bytes)));
+    }
+    return run.extend(n);
 }
 
 bool client_machine::writes() const noexcept {
@@ -1202,6 +1259,9 @@ void client_machine::on_commit_done(std::uint64_t ticket, boost::system::error_c
 bool client_machine::take_output(std::vector<out_frame>& out) {
     if (out_.empty()) {
         return false;
+    }
+    if (out_.back().body.empty()) {
+        last_run_bytes_ = static_cast<std::uint32_t>(out_.back().head.size());
     }
     if (out.empty()) {
         out.swap(out_); // no frame moved; the two vectors' capacities are reused in turn

@@ -102,6 +102,10 @@ private:
     /// after it wait behind it, so the output keeps its order.
     void send_after_commit(const mqtt::packet& p, held_kind kind, std::uint16_t packet_id = 0);
     void push_frame(out_frame&& f);
+    /// `n` bytes at the end of the output's last run (a frame of whole small packets, no body),
+    /// starting a new run when the last frame is not one or is full; counted in out_bytes_, the
+    /// writer woken. Only while nothing is held (held_ empty): the caller checks.
+    char* append_run(std::size_t n);
     /// A PUBACK/PUBREC that needs no commit: held back while earlier ones are (congestion) or
     /// when `congested`, else sent.
     void send_ack(const mqtt::packet& p, bool congested);
@@ -196,6 +200,7 @@ private:
     std::deque<out_frame> withheld_; ///< acknowledgements held back for congested subscribers
     std::uint64_t withheld_round_ = 0; ///< tells a stale max_ack_delay timer from the current one
     std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
+    std::uint32_t last_run_bytes_ = 0; ///< size of the last run taken: the next one's capacity
     std::string scratch_;
     mqtt::publish out_head_; ///< reused head of outgoing PUBLISH packets
 
