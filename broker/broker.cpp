@@ -338,7 +338,8 @@ route_result broker::impl::route(const message_ptr& m) {
                 continue;
             }
             const auto bytes = transit_bytes(*m);
-            const auto in_transit = t.s->in_transit_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+            add_in_transit_bytes(*t.s, bytes, 0);
+            const auto in_transit = t.s->in_transit_bytes.load(std::memory_order_relaxed);
             if (t.s->congested.load(std::memory_order_relaxed) ||
                 (t.s->online.load(std::memory_order_relaxed) && in_transit >= output_high_water())) {
                 mark_congested(*t.s);
@@ -473,12 +474,14 @@ void broker::impl::drain_inbox(shard_id shard) {
         in.posted = false;
     }
     std::size_t k = 0;
+    queued_delivery scratch;
     for (std::size_t j = 0; j < messages.size(); ++j) {
         const std::size_t end = j + 1 < messages.size() ? messages[j + 1].first : targets.size();
         for (; k < end; ++k) {
-            deliver(targets[k], messages[j].second);
+            deliver(targets[k], messages[j].second, &scratch);
         }
     }
+    scratch.msg.reset();
     targets.clear();
     messages.clear();
     // Give the capacity back, so that a steady flow allocates nothing.
@@ -491,7 +494,18 @@ void broker::impl::drain_inbox(shard_id shard) {
     }
 }
 
-void broker::impl::deliver(route_target& t, const message_ptr& m) {
+void broker::impl::add_in_transit_bytes(session& s, std::uint64_t add, std::uint64_t sub) const noexcept {
+    if (rt.shard_count() == 1) {
+        s.in_transit_bytes.store(s.in_transit_bytes.load(std::memory_order_relaxed) + add - sub,
+                                 std::memory_order_relaxed);
+    } else if (add != 0) {
+        s.in_transit_bytes.fetch_add(add, std::memory_order_relaxed);
+    } else {
+        s.in_transit_bytes.fetch_sub(sub, std::memory_order_relaxed);
+    }
+}
+
+void broker::impl::deliver(route_target& t, const message_ptr& m, queued_delivery* scratch) {
     session& s = *t.s;
     const shard_id home = s.shard.load(std::memory_order_acquire);
     if (home != rt.current_shard()) {
@@ -501,13 +515,13 @@ void broker::impl::deliver(route_target& t, const message_ptr& m) {
     if (t.qos != mqtt::qos::at_most_once) {
         s.in_transit.fetch_sub(1, std::memory_order_relaxed);
     } else if (opts.lim.max_ack_delay_ms != 0) {
-        s.in_transit_bytes.fetch_sub(transit_bytes(*m), std::memory_order_relaxed);
+        add_in_transit_bytes(s, 0, transit_bytes(*m));
     }
-    deliver_here(s, t, m); // t.s (the caller's) keeps the session alive through update_congestion
+    deliver_here(s, t, m, scratch); // t.s (the caller's) keeps the session alive through update_congestion
     update_congestion(s);
 }
 
-void broker::impl::deliver_here(session& s, route_target& t, const message_ptr& m) {
+void broker::impl::deliver_here(session& s, route_target& t, const message_ptr& m, queued_delivery* scratch) {
     if (s.ended) {
         return; // its records went with it (or are orphans the next start-up removes)
     }
@@ -518,6 +532,18 @@ void broker::impl::deliver_here(session& s, route_target& t, const message_ptr& 
         if (t.seq != 0 && store != nullptr) {
             batch_here().erase_queued(s.client_id, t.seq);
         }
+        return;
+    }
+    if (scratch != nullptr && s.client != nullptr && t.qos == mqtt::qos::at_most_once) {
+        // Sent now or dropped, never kept: the scratch delivery borrows the message.
+        if (scratch->msg != m) {
+            scratch->msg = m;
+        }
+        scratch->qos = t.qos;
+        scratch->retain = t.retain;
+        scratch->seq = t.seq;
+        scratch->subscription_ids.swap(t.subscription_ids);
+        s.client->deliver_now(*scratch);
         return;
     }
     queued_delivery d{m, t.qos, t.retain, std::move(t.subscription_ids), t.seq};

@@ -816,25 +816,14 @@ void client_machine::on_disconnect(const mqtt::disconnect& p) {
 // ---------------------------------------------------------------- delivery out
 
 void client_machine::deliver(queued_delivery d) {
+    if (d.qos == mqtt::qos::at_most_once) {
+        deliver_now(d);
+        return;
+    }
     if (policed() && !may_receive(d)) {
         if (d.seq != 0 && writes()) {
             b_.batch_here().erase_queued(client_id_, d.seq);
         }
-        return;
-    }
-    if (d.qos == mqtt::qos::at_most_once) {
-        const auto& lim = b_.opts.lim;
-        if (lim.outbound_budget_bytes != 0 && out_bytes_ > lim.outbound_budget_bytes) {
-            if (lim.slow_consumer == slow_consumer_policy::drop_qos0) {
-                ++b_.dropped;
-                return;
-            }
-            spdlog::info("client {}: outbound budget of {} bytes exceeded, disconnecting slow consumer", client_id_,
-                         lim.outbound_budget_bytes);
-            fail(mqtt::reason_code::quota_exceeded);
-            return;
-        }
-        send_publish(d, 0, false);
         return;
     }
     auto& s = *session_;
@@ -843,6 +832,27 @@ void client_machine::deliver(queued_delivery d) {
         return;
     }
     send_inflight(std::move(d));
+}
+
+void client_machine::deliver_now(const queued_delivery& d) {
+    if (policed() && !may_receive(d)) {
+        if (d.seq != 0 && writes()) {
+            b_.batch_here().erase_queued(client_id_, d.seq);
+        }
+        return;
+    }
+    const auto& lim = b_.opts.lim;
+    if (lim.outbound_budget_bytes != 0 && out_bytes_ > lim.outbound_budget_bytes) {
+        if (lim.slow_consumer == slow_consumer_policy::drop_qos0) {
+            ++b_.dropped;
+            return;
+        }
+        spdlog::info("client {}: outbound budget of {} bytes exceeded, disconnecting slow consumer", client_id_,
+                     lim.outbound_budget_bytes);
+        fail(mqtt::reason_code::quota_exceeded);
+        return;
+    }
+    send_publish(d, 0, false);
 }
 
 void client_machine::send_inflight(queued_delivery d) {
@@ -951,7 +961,6 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     };
     thread_local head_cache cache;
     const bool cacheable = !dup && d.subscription_ids.empty() && !m.expires_at && (!v5() || out_alias_max_ == 0);
-    out_frame f;
     if (cacheable && cache.msg == d.msg && cache.version == version_ && cache.qos == d.qos &&
         cache.retain == d.retain) {
         const std::size_t n = cache.head.size() + m.payload.size();
@@ -970,6 +979,7 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
             }
             return;
         }
+        out_frame f;
         f.head = cache.head;
         if (packet_id != 0) {
             f.head.data()[cache.id_offset] = static_cast<char>(packet_id >> 8);
@@ -980,6 +990,7 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     }
     // Reused per connection: assignments keep the strings' and vectors' capacity, so a delivery
     // allocates nothing in steady state (the payload is never copied: the frame borrows it).
+    out_frame f;
     mqtt::publish& head = out_head_;
     bool new_alias = false;
     head.qos = d.qos;

@@ -44,6 +44,8 @@ public:
     void on_session_ready(session_ptr s, bool present);
     /// Sends or queues a delivery for the attached session.
     void deliver(queued_delivery d);
+    /// A QoS 0 delivery: sent now (or dropped), `d` is not kept.
+    void deliver_now(const queued_delivery& d);
     /// Another connection took the session over.
     void kick(mqtt::reason_code reason);
     std::uint64_t claim() const noexcept { return claim_; }
