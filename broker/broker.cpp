@@ -31,7 +31,8 @@ broker::impl::impl(options o, runtime& r, persist::store* st)
     , rt(r)
     , store(st)
     , shard_states(r.shard_count())
-    , inboxes(std::make_unique<delivery_inbox[]>(r.shard_count())) {
+    , inboxes(std::make_unique<delivery_inbox[]>(r.shard_count()))
+    , one_shard(r.shard_count() == 1) {
     match_opts.hash_matches_parent = opts.compat != compat_profile::aws_iot;
 }
 
@@ -426,7 +427,7 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
     shard_id first = 0;
     bool one_shard = true;
     for (std::size_t k = 0; k < targets.size(); ++k) {
-        home[k] = targets[k].s->shard.load(std::memory_order_acquire) % shards;
+        home[k] = shards == 1 ? 0 : targets[k].s->shard.load(std::memory_order_acquire) % shards;
         if (k == 0) {
             first = home[k];
         } else if (home[k] != first) {
@@ -495,7 +496,7 @@ void broker::impl::drain_inbox(shard_id shard) {
 }
 
 void broker::impl::add_in_transit_bytes(session& s, std::uint64_t add, std::uint64_t sub) const noexcept {
-    if (rt.shard_count() == 1) {
+    if (one_shard) {
         s.in_transit_bytes.store(s.in_transit_bytes.load(std::memory_order_relaxed) + add - sub,
                                  std::memory_order_relaxed);
     } else if (add != 0) {
@@ -508,7 +509,7 @@ void broker::impl::add_in_transit_bytes(session& s, std::uint64_t add, std::uint
 void broker::impl::deliver(route_target& t, const message_ptr& m, queued_delivery* scratch) {
     session& s = *t.s;
     const shard_id home = s.shard.load(std::memory_order_acquire);
-    if (home != rt.current_shard()) {
+    if (!one_shard && home != rt.current_shard()) {
         rt.post(home, [this, t = std::move(t), m]() mutable { deliver(t, m); });
         return;
     }
@@ -617,19 +618,24 @@ void broker::impl::update_congestion(session& s) {
     if (lim.max_ack_delay_ms == 0) {
         return;
     }
-    const auto count = s.queued_count.load(std::memory_order_relaxed) + s.in_transit.load(std::memory_order_relaxed);
-    const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
     const std::size_t output = (s.client != nullptr ? s.client->unwritten_bytes() : 0) +
                                s.in_transit_bytes.load(std::memory_order_relaxed);
-    const bool high = s.client != nullptr &&
-                      (over_high_water(s, s.in_transit.load(std::memory_order_relaxed)) || output >= output_high_water());
+    // Only the test that can change the state is evaluated (called once per delivery).
+    if (!s.congested.load(std::memory_order_relaxed)) {
+        const bool high = s.client != nullptr && (output >= output_high_water() ||
+                                                  over_high_water(s, s.in_transit.load(std::memory_order_relaxed)));
+        if (high) {
+            mark_congested(s);
+        }
+        return;
+    }
+    const auto count = s.queued_count.load(std::memory_order_relaxed) + s.in_transit.load(std::memory_order_relaxed);
+    const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
     const bool low = s.client == nullptr ||
                      ((lim.max_queued_messages == 0 || count <= lim.max_queued_messages / 8) &&
                       (lim.max_queued_bytes == 0 || bytes <= lim.max_queued_bytes / 8) &&
                       output <= output_high_water() / 2);
-    if (high && !s.congested.load(std::memory_order_relaxed)) {
-        mark_congested(s);
-    } else if (low && s.congested.load(std::memory_order_relaxed)) {
+    if (low) {
         s.congested.store(false, std::memory_order_relaxed);
         s.congested_since.store(0, std::memory_order_relaxed);
         release_congestion();

@@ -114,6 +114,8 @@ struct broker::impl {
 
     std::vector<shard_state> shard_states;
     std::unique_ptr<delivery_inbox[]> inboxes; ///< one per shard
+    /// rt.shard_count() == 1 (fixed for the runtime's life): everything runs on one thread.
+    const bool one_shard;
 
     // --- sessions ---
     /// False when the same client id connected less than min_connect_interval_ms ago. Records now.
