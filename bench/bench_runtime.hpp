@@ -9,6 +9,8 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "broker/client.hpp"
 #include "broker/runtime.hpp"
@@ -88,7 +90,34 @@ inline std::string encoded(const mqtt::packet& p) {
     return out;
 }
 
-/// Takes what `c` queued and "writes" it; returns the number of frames (one per packet).
+/// Calls `fn` with the bytes of each packet start in `frames`: a frame with a body is one
+/// packet (head + borrowed payload); a frame without one may be a run of whole packets.
+template <class Fn>
+void for_each_packet(const std::vector<broker::out_frame>& frames, Fn&& fn) {
+    for (const auto& f : frames) {
+        const std::string_view h(f.head.data(), f.head.size());
+        if (!f.body.empty()) {
+            fn(h);
+            continue;
+        }
+        std::size_t at = 0;
+        while (at < h.size()) {
+            std::size_t i = at + 1;
+            std::size_t len = 0;
+            for (int shift = 0;; shift += 7) {
+                const auto b = static_cast<std::uint8_t>(h[i++]);
+                len |= static_cast<std::size_t>(b & 0x7F) << shift;
+                if ((b & 0x80) == 0) {
+                    break;
+                }
+            }
+            fn(h.substr(at, i + len - at));
+            at = i + len;
+        }
+    }
+}
+
+/// Takes what `c` queued and "writes" it; returns the number of packets.
 inline std::size_t take(broker::client& c) {
     thread_local std::vector<broker::out_frame> frames;
     frames.clear();
@@ -98,7 +127,8 @@ inline std::size_t take(broker::client& c) {
         bytes += f.size();
     }
     c.output_written(bytes);
-    const std::size_t n = frames.size();
+    std::size_t n = 0;
+    for_each_packet(frames, [&](std::string_view) { ++n; });
     frames.clear();
     return n;
 }

@@ -77,16 +77,16 @@ namespace {
 using namespace thinggate;
 using thinggate::bench::encoded;
 using thinggate::bench::feed;
+using thinggate::bench::for_each_packet;
 using thinggate::bench::inline_runtime;
 using thinggate::bench::sink;
 
-/// Packet ids of the QoS 1/2 PUBLISH frames in `frames` (MQTT 5 heads without topic alias).
+/// Packet ids of the QoS 1/2 PUBLISH packets in `frames` (MQTT 5 heads without topic alias).
 void collect_publish_ids(const std::vector<broker::out_frame>& frames, std::string& acks) {
-    for (const auto& f : frames) {
-        const std::string_view h(f.head.data(), f.head.size());
+    for_each_packet(frames, [&](std::string_view h) {
         const auto first = static_cast<std::uint8_t>(h[0]);
         if ((first >> 4) != 3 || ((first >> 1) & 3) == 0) {
-            continue;
+            return;
         }
         std::size_t i = 1;
         while (static_cast<std::uint8_t>(h[i]) & 0x80) {
@@ -97,7 +97,7 @@ void collect_publish_ids(const std::vector<broker::out_frame>& frames, std::stri
         i += 2 + topic_len;
         const char puback[4] = {0x40, 0x02, h[i], h[i + 1]};
         acks.append(puback, 4);
-    }
+    });
 }
 
 struct connection {
@@ -122,8 +122,10 @@ struct connection {
             std::size_t bytes = 0;
             for (const auto& f : frames) {
                 bytes += f.size();
-                publishes += (static_cast<std::uint8_t>(f.head.data()[0]) >> 4) == 3 ? 1 : 0;
             }
+            for_each_packet(frames, [&](std::string_view h) {
+                publishes += (static_cast<std::uint8_t>(h[0]) >> 4) == 3 ? 1 : 0;
+            });
             client.output_written(bytes);
             if (!ack) {
                 frames.clear();

@@ -31,7 +31,8 @@ broker::impl::impl(options o, runtime& r, persist::store* st)
     , rt(r)
     , store(st)
     , shard_states(r.shard_count())
-    , inboxes(std::make_unique<delivery_inbox[]>(r.shard_count())) {
+    , inboxes(std::make_unique<delivery_inbox[]>(r.shard_count()))
+    , one_shard(r.shard_count() == 1) {
     match_opts.hash_matches_parent = opts.compat != compat_profile::aws_iot;
 }
 
@@ -338,7 +339,8 @@ route_result broker::impl::route(const message_ptr& m) {
                 continue;
             }
             const auto bytes = transit_bytes(*m);
-            const auto in_transit = t.s->in_transit_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+            add_in_transit_bytes(*t.s, bytes, 0);
+            const auto in_transit = t.s->in_transit_bytes.load(std::memory_order_relaxed);
             if (t.s->congested.load(std::memory_order_relaxed) ||
                 (t.s->online.load(std::memory_order_relaxed) && in_transit >= output_high_water())) {
                 mark_congested(*t.s);
@@ -425,7 +427,7 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
     shard_id first = 0;
     bool one_shard = true;
     for (std::size_t k = 0; k < targets.size(); ++k) {
-        home[k] = targets[k].s->shard.load(std::memory_order_acquire) % shards;
+        home[k] = shards == 1 ? 0 : targets[k].s->shard.load(std::memory_order_acquire) % shards;
         if (k == 0) {
             first = home[k];
         } else if (home[k] != first) {
@@ -473,12 +475,14 @@ void broker::impl::drain_inbox(shard_id shard) {
         in.posted = false;
     }
     std::size_t k = 0;
+    queued_delivery scratch;
     for (std::size_t j = 0; j < messages.size(); ++j) {
         const std::size_t end = j + 1 < messages.size() ? messages[j + 1].first : targets.size();
         for (; k < end; ++k) {
-            deliver(std::move(targets[k]), messages[j].second);
+            deliver(targets[k], messages[j].second, &scratch);
         }
     }
+    scratch.msg.reset();
     targets.clear();
     messages.clear();
     // Give the capacity back, so that a steady flow allocates nothing.
@@ -491,32 +495,56 @@ void broker::impl::drain_inbox(shard_id shard) {
     }
 }
 
-void broker::impl::deliver(route_target t, const message_ptr& m) {
+void broker::impl::add_in_transit_bytes(session& s, std::uint64_t add, std::uint64_t sub) const noexcept {
+    if (one_shard) {
+        s.in_transit_bytes.store(s.in_transit_bytes.load(std::memory_order_relaxed) + add - sub,
+                                 std::memory_order_relaxed);
+    } else if (add != 0) {
+        s.in_transit_bytes.fetch_add(add, std::memory_order_relaxed);
+    } else {
+        s.in_transit_bytes.fetch_sub(sub, std::memory_order_relaxed);
+    }
+}
+
+void broker::impl::deliver(route_target& t, const message_ptr& m, queued_delivery* scratch) {
     session& s = *t.s;
     const shard_id home = s.shard.load(std::memory_order_acquire);
-    if (home != rt.current_shard()) {
-        rt.post(home, [this, t = std::move(t), m]() mutable { deliver(std::move(t), m); });
+    if (!one_shard && home != rt.current_shard()) {
+        rt.post(home, [this, t = std::move(t), m]() mutable { deliver(t, m); });
         return;
     }
     if (t.qos != mqtt::qos::at_most_once) {
         s.in_transit.fetch_sub(1, std::memory_order_relaxed);
     } else if (opts.lim.max_ack_delay_ms != 0) {
-        s.in_transit_bytes.fetch_sub(transit_bytes(*m), std::memory_order_relaxed);
+        add_in_transit_bytes(s, 0, transit_bytes(*m));
     }
-    const session_ptr keep = t.s; // t moves on; the session must outlive update_congestion
-    deliver_here(s, std::move(t), m);
-    update_congestion(*keep);
+    deliver_here(s, t, m, scratch); // t.s (the caller's) keeps the session alive through update_congestion
+    update_congestion(s);
 }
 
-void broker::impl::deliver_here(session& s, route_target t, const message_ptr& m) {
+void broker::impl::deliver_here(session& s, route_target& t, const message_ptr& m, queued_delivery* scratch) {
     if (s.ended) {
         return; // its records went with it (or are orphans the next start-up removes)
     }
-    if (m->expires_at && m->expired(rt.now())) { // the clock only for a message that can expire
+    // Most messages never expire: no clock read per delivery (clock_gettime was ~8 % of a
+    // fan-out's broker time).
+    if (m->expires_at && m->expired(rt.now())) {
         ++dropped;
         if (t.seq != 0 && store != nullptr) {
             batch_here().erase_queued(s.client_id, t.seq);
         }
+        return;
+    }
+    if (scratch != nullptr && s.client != nullptr && t.qos == mqtt::qos::at_most_once) {
+        // Sent now or dropped, never kept: the scratch delivery borrows the message.
+        if (scratch->msg != m) {
+            scratch->msg = m;
+        }
+        scratch->qos = t.qos;
+        scratch->retain = t.retain;
+        scratch->seq = t.seq;
+        scratch->subscription_ids.swap(t.subscription_ids);
+        s.client->deliver_now(*scratch);
         return;
     }
     queued_delivery d{m, t.qos, t.retain, std::move(t.subscription_ids), t.seq};
@@ -590,19 +618,24 @@ void broker::impl::update_congestion(session& s) {
     if (lim.max_ack_delay_ms == 0) {
         return;
     }
-    const auto count = s.queued_count.load(std::memory_order_relaxed) + s.in_transit.load(std::memory_order_relaxed);
-    const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
     const std::size_t output = (s.client != nullptr ? s.client->unwritten_bytes() : 0) +
                                s.in_transit_bytes.load(std::memory_order_relaxed);
-    const bool high = s.client != nullptr &&
-                      (over_high_water(s, s.in_transit.load(std::memory_order_relaxed)) || output >= output_high_water());
+    // Only the test that can change the state is evaluated (called once per delivery).
+    if (!s.congested.load(std::memory_order_relaxed)) {
+        const bool high = s.client != nullptr && (output >= output_high_water() ||
+                                                  over_high_water(s, s.in_transit.load(std::memory_order_relaxed)));
+        if (high) {
+            mark_congested(s);
+        }
+        return;
+    }
+    const auto count = s.queued_count.load(std::memory_order_relaxed) + s.in_transit.load(std::memory_order_relaxed);
+    const auto bytes = s.queued_bytes.load(std::memory_order_relaxed);
     const bool low = s.client == nullptr ||
                      ((lim.max_queued_messages == 0 || count <= lim.max_queued_messages / 8) &&
                       (lim.max_queued_bytes == 0 || bytes <= lim.max_queued_bytes / 8) &&
                       output <= output_high_water() / 2);
-    if (high && !s.congested.load(std::memory_order_relaxed)) {
-        mark_congested(s);
-    } else if (low && s.congested.load(std::memory_order_relaxed)) {
+    if (low) {
         s.congested.store(false, std::memory_order_relaxed);
         s.congested_since.store(0, std::memory_order_relaxed);
         release_congestion();

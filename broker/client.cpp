@@ -16,6 +16,15 @@ namespace {
 constexpr std::chrono::milliseconds connect_timeout{10'000};
 constexpr std::size_t input_shrink_threshold = 64 * 1024;
 constexpr std::size_t max_kept_output_frames = 256;
+// Output packets smaller than this are copied into a run: one frame of whole packets back to
+// back, which the transport writes as it is. A delivery then costs no frame of its own, no
+// reference to its message and no second copy in the transport. Larger payloads stay in the
+// shared message and are written from it (scatter-gather).
+constexpr std::size_t run_packet_below = 2048;
+// A run is closed at this size (one TLS record of plaintext); the next packet starts another.
+constexpr std::size_t max_run_bytes = 16 * 1024;
+// The first heap buffer of a run: the last run's size, at least this.
+constexpr std::size_t min_run_capacity = 256;
 
 mqtt::qos min_qos(mqtt::qos a, mqtt::qos b) noexcept { return a < b ? a : b; }
 
@@ -840,25 +849,14 @@ void client_machine::on_disconnect(const mqtt::disconnect& p) {
 // ---------------------------------------------------------------- delivery out
 
 void client_machine::deliver(queued_delivery d) {
+    if (d.qos == mqtt::qos::at_most_once) {
+        deliver_now(d);
+        return;
+    }
     if (policed() && !may_receive(d)) {
         if (d.seq != 0 && writes()) {
             b_.batch_here().erase_queued(client_id_, d.seq);
         }
-        return;
-    }
-    if (d.qos == mqtt::qos::at_most_once) {
-        const auto& lim = b_.opts.lim;
-        if (lim.outbound_budget_bytes != 0 && out_bytes_ > lim.outbound_budget_bytes) {
-            if (lim.slow_consumer == slow_consumer_policy::drop_qos0) {
-                ++b_.dropped;
-                return;
-            }
-            spdlog::info("client {}: outbound budget of {} bytes exceeded, disconnecting slow consumer", client_id_,
-                         lim.outbound_budget_bytes);
-            fail(mqtt::reason_code::quota_exceeded);
-            return;
-        }
-        send_publish(d, 0, false);
         return;
     }
     auto& s = *session_;
@@ -867,6 +865,27 @@ void client_machine::deliver(queued_delivery d) {
         return;
     }
     send_inflight(std::move(d));
+}
+
+void client_machine::deliver_now(const queued_delivery& d) {
+    if (policed() && !may_receive(d)) {
+        if (d.seq != 0 && writes()) {
+            b_.batch_here().erase_queued(client_id_, d.seq);
+        }
+        return;
+    }
+    const auto& lim = b_.opts.lim;
+    if (lim.outbound_budget_bytes != 0 && out_bytes_ > lim.outbound_budget_bytes) {
+        if (lim.slow_consumer == slow_consumer_policy::drop_qos0) {
+            ++b_.dropped;
+            return;
+        }
+        spdlog::info("client {}: outbound budget of {} bytes exceeded, disconnecting slow consumer", client_id_,
+                     lim.outbound_budget_bytes);
+        fail(mqtt::reason_code::quota_exceeded);
+        return;
+    }
+    send_publish(d, 0, false);
 }
 
 void client_machine::send_inflight(queued_delivery d) {
@@ -978,9 +997,25 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     };
     thread_local head_cache cache;
     const bool cacheable = !dup && d.subscription_ids.empty() && !m.expires_at && (!v5() || out_alias_max_ == 0);
-    out_frame f;
     if (cacheable && cache.msg == d.msg && cache.version == version_ && cache.qos == d.qos &&
         cache.retain == d.retain) {
+        const std::size_t n = cache.head.size() + m.payload.size();
+        if (n < run_packet_below && n <= out_max_packet_ && !held_barrier_ && held_.empty()) {
+            // The common delivery: the cached head and the payload straight into the run.
+            ++b_.messages_out;
+            out_bytes_ += n;
+            char* p = append_run(n);
+            std::memcpy(p, cache.head.data(), cache.head.size());
+            if (packet_id != 0) {
+                p[cache.id_offset] = static_cast<char>(packet_id >> 8);
+                p[cache.id_offset + 1] = static_cast<char>(packet_id & 0xFF);
+            }
+            if (!m.payload.empty()) {
+                std::memcpy(p + cache.head.size(), m.payload.data(), m.payload.size());
+            }
+            return;
+        }
+        out_frame f;
         f.head = cache.head;
         if (packet_id != 0) {
             f.head.data()[cache.id_offset] = static_cast<char>(packet_id >> 8);
@@ -991,6 +1026,7 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     }
     // Reused per connection: assignments keep the strings' and vectors' capacity, so a delivery
     // allocates nothing in steady state (the payload is never copied: the frame borrows it).
+    out_frame f;
     mqtt::publish& head = out_head_;
     bool new_alias = false;
     head.qos = d.qos;
@@ -1076,9 +1112,19 @@ void client_machine::finish_publish(out_frame&& f, const queued_delivery& d, std
         }
         return;
     }
+    ++b_.messages_out;
+    if (!held_barrier_ && held_.empty() && f.head.size() + m.payload.size() < run_packet_below) {
+        const std::size_t n = f.head.size() + m.payload.size();
+        out_bytes_ += n;
+        char* p = append_run(n);
+        std::memcpy(p, f.head.data(), f.head.size());
+        if (!m.payload.empty()) {
+            std::memcpy(p + f.head.size(), m.payload.data(), m.payload.size());
+        }
+        return;
+    }
     f.body = m.payload;
     f.keep = d.msg;
-    ++b_.messages_out;
     if (held_barrier_) {
         held_.push_back(held_frame{std::move(f), register_commit_wait(), held_kind::plain, 0});
         out_bytes_ += held_.back().f.size();
@@ -1100,11 +1146,7 @@ void client_machine::send_ack(
     frame_head ack;
     encode_pub_ack(type, packet_id, rc, v5(), ack);
     if (withheld_.empty() && (!congested || b_.opts.lim.max_ack_delay_ms == 0)) {
-        if (held_.empty() && !out_.empty() && append_to_frame(out_.back(), ack)) {
-            out_bytes_ += ack.size(); // the writer was woken for out_.back() already
-            return;
-        }
-        out_frame f;
+        out_frame f; // appended to the output's run of small packets
         f.head = std::move(ack);
         push_frame(std::move(f));
         return;
@@ -1170,8 +1212,30 @@ void client_machine::push_frame(out_frame&& f) {
         held_.push_back(held_frame{std::move(f), 0, held_kind::plain, 0}); // keeps the order
         return;
     }
+    if (f.size() < run_packet_below) {
+        char* p = append_run(f.size());
+        std::memcpy(p, f.head.data(), f.head.size());
+        if (!f.body.empty()) {
+            std::memcpy(p + f.head.size(), f.body.data(), f.body.size());
+        }
+        return;
+    }
     out_.push_back(std::move(f));
     io_.wake_writer();
+}
+
+char* client_machine::append_run(std::size_t n) {
+    if (out_.empty() || !out_.back().body.empty() || out_.back().head.size() + n > max_run_bytes) {
+        out_.emplace_back();
+        io_.wake_writer();
+    }
+    frame_head& run = out_.back().head;
+    if (!run.on_heap() && run.size() + n > frame_head::inline_capacity) {
+        // Leaving the inline bytes: as much as the last run needed, so that a steady flow
+        // allocates once per run (geometric growth beyond it).
+        run.reserve(std::max(run.size() + n, std::clamp<std::size_t>(last_run_bytes_, min_run_capacity, max_run_bytes)));
+    }
+    return run.extend(n);
 }
 
 bool client_machine::writes() const noexcept {
@@ -1255,6 +1319,9 @@ void client_machine::on_commit_done(std::uint64_t ticket, boost::system::error_c
 bool client_machine::take_output(std::vector<out_frame>& out) {
     if (out_.empty()) {
         return false;
+    }
+    if (out_.back().body.empty()) {
+        last_run_bytes_ = static_cast<std::uint32_t>(out_.back().head.size());
     }
     if (out.empty()) {
         out.swap(out_); // no frame moved; the two vectors' capacities are reused in turn

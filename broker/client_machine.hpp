@@ -44,6 +44,8 @@ public:
     void on_session_ready(session_ptr s, bool present);
     /// Sends or queues a delivery for the attached session.
     void deliver(queued_delivery d);
+    /// A QoS 0 delivery: sent now (or dropped), `d` is not kept.
+    void deliver_now(const queued_delivery& d);
     /// Another connection took the session over.
     void kick(mqtt::reason_code reason);
     std::uint64_t claim() const noexcept { return claim_; }
@@ -104,10 +106,14 @@ private:
     /// send_after_commit() for a frame already encoded (with its kind and packet id).
     void hold_for_commit(held_frame&& h);
     void push_frame(out_frame&& f);
+    /// `n` bytes at the end of the output's last run (a frame of whole small packets, no body),
+    /// starting a new run when the last frame is not one or is full; counted in out_bytes_, the
+    /// writer woken. Only while nothing is held (held_ empty): the caller checks.
+    char* append_run(std::size_t n);
     /// A PUBACK/PUBREC (`type`) that needs no commit: held back while earlier ones are
     /// (congestion) or when `congested`, else sent. Encoded directly (no mqtt::packet) and
-    /// appended to the previous acknowledgement's frame when there is room, so that the
-    /// acknowledgements of one read are one frame.
+    /// appended to the output's run of small packets (or to the previous withheld one), so
+    /// that the acknowledgements of one read go out in one frame.
     void send_ack(
             mqtt::packet_type type,
             std::uint16_t packet_id,
@@ -204,6 +210,7 @@ private:
     std::deque<out_frame> withheld_; ///< acknowledgements held back for congested subscribers
     std::uint64_t withheld_round_ = 0; ///< tells a stale max_ack_delay timer from the current one
     std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
+    std::uint32_t last_run_bytes_ = 0; ///< size of the last run taken: the next one's capacity
     std::string scratch_;
     mqtt::publish out_head_; ///< reused head of outgoing PUBLISH packets
 

@@ -1,10 +1,12 @@
 #pragma once
 // broker/frame_head: the bytes an out_frame owns (a PUBLISH head, an acknowledgement, a control
-// packet), stored inline up to `inline_capacity` bytes so that a delivery's head costs no heap
-// allocation; longer heads (large topics, many properties) go to the heap.
+// packet, or a run of whole small packets appended one after another), stored inline up to
+// `inline_capacity` bytes so that a delivery's head costs no heap allocation; longer heads
+// (large topics, many properties) and runs go to the heap.
 // Owns: a small byte buffer. Must not use: I/O.
 // Thread safety: a plain value.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -54,18 +56,55 @@ public:
 
     /// Replaces the contents with `s` (`s` must not point into this buffer).
     void assign(std::string_view s) {
-        char* p = reserve(s.size());
+        char* p = room(s.size());
         if (!s.empty()) {
             std::memcpy(p, s.data(), s.size());
         }
         size_ = static_cast<std::uint32_t>(s.size());
     }
 
+    /// Capacity for at least `n` bytes in all, the contents kept.
+    void reserve(std::size_t n) {
+        if (n > capacity()) {
+            regrow(n);
+        }
+    }
+
+    /// `n` more bytes at the end (contents kept, growing the buffer geometrically); returns
+    /// where they go. The caller writes all `n` of them.
+    char* extend(std::size_t n) {
+        const std::size_t need = size_ + n;
+        if (need > capacity()) {
+            regrow(std::max(need, 2 * capacity()));
+        }
+        char* p = data() + size_;
+        size_ = static_cast<std::uint32_t>(need);
+        return p;
+    }
+
+    /// Appends `s` (`s` must not point into this buffer).
+    void append(std::string_view s) {
+        if (!s.empty()) {
+            std::memcpy(extend(s.size()), s.data(), s.size());
+        }
+    }
+
+    std::size_t capacity() const noexcept { return heap_ ? heap_capacity_ : inline_capacity; }
+
     friend bool operator==(const frame_head& a, std::string_view b) noexcept { return a.view() == b; }
 
 private:
+    /// A heap buffer of `n` bytes holding the contents.
+    void regrow(std::size_t n) {
+        auto fresh = std::make_unique_for_overwrite<char[]>(n);
+        if (size_ != 0) {
+            std::memcpy(fresh.get(), data(), size_);
+        }
+        heap_ = std::move(fresh);
+        heap_capacity_ = static_cast<std::uint32_t>(n);
+    }
     /// Room for `n` bytes (contents not kept).
-    char* reserve(std::size_t n) {
+    char* room(std::size_t n) {
         if (n <= inline_capacity && !heap_) {
             return inline_;
         }

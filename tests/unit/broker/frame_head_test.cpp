@@ -77,3 +77,45 @@ TEST_CASE("out_frame: head and body read as the transport reads them") {
     CHECK(wire.size() == total + 2 * 101 + 3);
     CHECK(wire.substr(0, 7) == std::string("\x30\x05hello", 7));
 }
+
+TEST_CASE("frame_head: append and extend keep the bytes across the move from inline to the heap") {
+    frame_head h;
+    h.append("ack");
+    CHECK_FALSE(h.on_heap());
+    std::string expected = "ack";
+    for (int i = 0; i < 200; ++i) {
+        const std::string piece = std::to_string(i) + std::string(static_cast<std::size_t>(i % 7), '.');
+        h.append(piece);
+        expected += piece;
+        REQUIRE(h.view() == expected);
+        CHECK(h.capacity() >= h.size());
+    }
+    CHECK(h.on_heap());
+    char* p = h.extend(3);
+    p[0] = 'x';
+    p[1] = 'y';
+    p[2] = 'z';
+    expected += "xyz";
+    CHECK(h.view() == expected);
+    // A move takes the heap buffer; the source is empty and usable again.
+    frame_head moved(std::move(h));
+    CHECK(moved.view() == expected);
+    CHECK(h.empty()); // NOLINT(bugprone-use-after-move): a moved-from head is empty by contract
+    h.append("again");
+    CHECK(h.view() == "again");
+}
+
+TEST_CASE("frame_head: reserve keeps the contents and grows once for what follows") {
+    frame_head h("head");
+    h.reserve(4096);
+    CHECK(h.on_heap());
+    CHECK(h.capacity() >= 4096);
+    CHECK(h.view() == "head");
+    const char* before = h.data();
+    const std::string more(4000, 'p');
+    h.append(more);
+    CHECK(h.data() == before); // no reallocation within the reserved capacity
+    CHECK(h.view() == "head" + more);
+    h.reserve(10); // never shrinks
+    CHECK(h.capacity() >= 4096);
+}
