@@ -162,11 +162,14 @@ asio::awaitable<bool> connection<Stream>::handshake() {
         boost::system::error_code ep_ec;
         const auto ep = socket().remote_endpoint(ep_ec);
         identity_.peer = ep_ec ? std::string("?") : endpoint_string(ep);
-        if (ssl != nullptr) {
+        // Only the registry's verification callback reads it; setting ex_data allocates a
+        // table that the SSL object keeps until it is freed (idle memory).
+        const bool attach = ssl != nullptr && tls_->authenticator() != nullptr;
+        if (attach) {
             attach_handshake_identity(ssl, &identity_);
         }
         bool ok = co_await stream_.handshake();
-        if (ssl != nullptr) {
+        if (attach) {
             attach_handshake_identity(ssl, nullptr);
         }
         if (!ok || state_ != state::handshake) {
