@@ -43,9 +43,10 @@ constexpr std::size_t tls_read_chunk = tls_channel::max_record;
 // Plain TCP: pieces smaller than this are copied into one staging buffer so that a write of
 // many small frames is one system call; larger bodies are written from the shared message.
 constexpr std::size_t coalesce_below = 2048;
-// Buffers of the last write kept for the next one up to this size while the writer is busy;
-// when it goes idle it keeps none.
+// Buffers of the last write kept for the next one up to these sizes while the writer is busy;
+// when it goes idle it keeps none of the staging buffer and only a few frame slots.
 constexpr std::size_t keep_staging = 16 * 1024;
+constexpr std::size_t keep_frames = 8;
 
 std::string subject_cn(X509* cert) {
     X509_NAME* name = X509_get_subject_name(cert);
@@ -225,7 +226,6 @@ broker::connection_info connection<Stream>::make_info() {
 
 template <class Stream>
 asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection> self) {
-    (void)self; // the coroutine's own reference keeps the connection alive
     bool up = true;
     if constexpr (is_tls) {
         up = co_await handshake();
@@ -440,10 +440,10 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
             if (staging_.capacity() > std::string().capacity()) { // beyond the inline bytes
                 std::string().swap(staging_);
             }
-            // None of the frame slots either: the writer ends here, and a new burst allocates
-            // them again once (the broker's output vector is swapped with this one).
-            std::vector<broker::out_frame>().swap(frames_);
-            std::vector<asio::const_buffer>().swap(buffers_);
+            if (frames_.capacity() > keep_frames) {
+                std::vector<broker::out_frame>().swap(frames_);
+                std::vector<asio::const_buffer>().swap(buffers_);
+            }
             // The writer ends while there is nothing to write (its coroutine frames are idle
             // memory of every connection); wake_writer() starts a new one.
             writer_running_ = false;
