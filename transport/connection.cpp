@@ -105,6 +105,7 @@ connection<Stream>::connection(
     , stream_(make_stream<Stream>(std::move(sock), tls_))
     , watchdog_(core.pool.context(shard))
     , gate_(core.pool.context(shard))
+    , wake_(core.pool.context(shard))
     , shard_(shard) {}
 
 template <class Stream>
@@ -244,7 +245,22 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
         set_deadline(
                 read_timeout_.count() > 0 ? std::chrono::steady_clock::now() + read_timeout_
                                           : time_point::max());
-        start_writer(); // for anything the handler queued when it was made
+        asio::co_spawn(core_.pool.context(shard_), run_writer(self), [self](std::exception_ptr e) {
+            if (!e) {
+                return;
+            }
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error(
+                        "listener '{}': connection writer failed: {}",
+                        self->listener_.cfg.name,
+                        ex.what());
+            } catch (...) {
+                spdlog::error("listener '{}': connection writer failed", self->listener_.cfg.name);
+            }
+            self->hard_close();
+        });
 
         bool wait_first = true;
         for (;;) {
@@ -297,12 +313,7 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                     if (st == tls_status::want_read) {
                         handler_->release_input(); // an idle connection holds no input buffer
                     }
-                    // The socket's wait directly, not tls_channel::wait(): one coroutine frame
-                    // less held by every idle connection.
-                    const auto kind = st == tls_status::want_write ? tcp_socket::wait_write
-                                                                   : tcp_socket::wait_read;
-                    auto [wec] = co_await socket().async_wait(kind, use_tuple);
-                    const bool ready = !wec; // closed: state_ says so below
+                    bool ready = co_await stream_.wait(st);
                     if (state_ == state::closed) {
                         break;
                     }
@@ -390,37 +401,10 @@ void connection<Stream>::build_buffers() {
 }
 
 template <class Stream>
-void connection<Stream>::start_writer() {
-    if (writer_running_ || !handler_ || (state_ != state::open && state_ != state::closing)) {
-        return; // a running writer takes the new output before it ends
-    }
-    writer_running_ = true;
-    auto self = this->shared_from_this();
-    asio::co_spawn(core_.pool.context(shard_), run_writer(self), [self](std::exception_ptr e) {
-        if (!e) {
-            return;
-        }
-        self->writer_running_ = false;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::error(
-                    "listener '{}': connection writer failed: {}",
-                    self->listener_.cfg.name,
-                    ex.what());
-        } catch (...) {
-            spdlog::error("listener '{}': connection writer failed", self->listener_.cfg.name);
-        }
-        self->hard_close();
-    });
-}
-
-template <class Stream>
 asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection> self) {
     (void)self; // the coroutine's own reference keeps the connection alive
     for (;;) {
         if (state_ == state::closed) {
-            writer_running_ = false;
             co_return;
         }
         if (!handler_->take_output(frames_)) {
@@ -433,7 +417,6 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
                 } else {
                     socket().shutdown(tcp::socket::shutdown_send, ec); // reader waits for EOF
                 }
-                writer_running_ = false;
                 co_return;
             }
             // Going idle: an idle connection keeps no write buffers.
@@ -444,10 +427,12 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
                 std::vector<broker::out_frame>().swap(frames_);
                 std::vector<asio::const_buffer>().swap(buffers_);
             }
-            // The writer ends while there is nothing to write (its coroutine frames are idle
-            // memory of every connection); wake_writer() starts a new one.
-            writer_running_ = false;
-            co_return;
+            writer_waiting_ = true;
+            wake_.expires_at(time_point::max());
+            auto [ec] = co_await wake_.async_wait(use_tuple);
+            (void)ec; // woken by cancel(): the loop looks at the state and the output again
+            writer_waiting_ = false;
+            continue;
         }
         std::size_t n = 0;
         boost::system::error_code ec;
@@ -478,7 +463,6 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
                 }
             }
             hard_close();
-            writer_running_ = false;
             co_return;
         }
         handler_->output_written(n);
@@ -487,7 +471,9 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
 
 template <class Stream>
 void connection<Stream>::wake_writer() {
-    start_writer();
+    if (writer_waiting_) {
+        wake_.cancel();
+    }
 }
 
 template <class Stream>
@@ -513,7 +499,9 @@ void connection<Stream>::close(bool flush) {
     state_ = state::closing;
     set_deadline(std::chrono::steady_clock::now() + flush_timeout);
     gate_.cancel(); // a paused reader goes back to reading (and dropping) until the peer leaves
-    start_writer(); // writes what is queued, then sees the flush is complete
+    if (writer_waiting_) {
+        wake_.cancel();
+    }
 }
 
 template <class Stream>
@@ -568,6 +556,7 @@ void connection<Stream>::hard_close() noexcept {
         socket().close(ec);
     }
     watchdog_.cancel();
+    wake_.cancel();
     gate_.cancel();
 }
 

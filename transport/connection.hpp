@@ -1,7 +1,6 @@
 #pragma once
 // transport/connection: one accepted socket (plain TCP or mutual TLS) driving a
-// connection_handler — a reader coroutine, a writer coroutine while there is output to write
-// (started by wake_writer(), it ends when the output is written), and a deadline timer.
+// connection_handler — a reader coroutine, a writer coroutine and a deadline timer.
 // Owns: the socket/stream, the handler (after the handshake), the output frames being written.
 // Must not use: locks — everything of one connection runs on its shard's io_context.
 // Thread safety: shard-confined; the server reaches it only through posts to that shard.
@@ -73,7 +72,6 @@ private:
     using time_point = std::chrono::steady_clock::time_point;
 
     asio::awaitable<void> run_reader(std::shared_ptr<connection> self);
-    void start_writer();
     asio::awaitable<void> run_writer(std::shared_ptr<connection> self);
     asio::awaitable<bool> handshake();
     asio::awaitable<void> tls_shutdown();
@@ -94,6 +92,7 @@ private:
     Stream stream_;
     timer watchdog_; // handshake, read (keep-alive), flush and TLS shutdown deadlines
     timer gate_;     // the reader waits on it while the handler's input is paused
+    timer wake_;     // the writer sleeps on it; cancel() wakes it
     handshake_identity identity_; // TLS, client_auth = registry: filled during the handshake
     std::unique_ptr<connection_handler> handler_;
     std::vector<broker::out_frame> frames_;
@@ -103,7 +102,7 @@ private:
     std::chrono::milliseconds read_timeout_{0};
     broker::shard_id shard_;
     state state_ = state::handshake;
-    bool writer_running_ = false; // run_writer exists (it ends when nothing is left to write)
+    bool writer_waiting_ = false;
     bool watchdog_armed_ = false;
     bool flushed_ = false;  // closing: every queued frame written
     bool finished_ = false; // finish() ran
