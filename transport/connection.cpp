@@ -313,7 +313,12 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                     if (st == tls_status::want_read) {
                         handler_->release_input(); // an idle connection holds no input buffer
                     }
-                    bool ready = co_await stream_.wait(st);
+                    // The socket's wait directly, not tls_channel::wait(): one coroutine frame
+                    // less held by every idle connection.
+                    const auto kind = st == tls_status::want_write ? tcp_socket::wait_write
+                                                                   : tcp_socket::wait_read;
+                    auto [wec] = co_await socket().async_wait(kind, use_tuple);
+                    const bool ready = !wec; // closed: state_ says so below
                     if (state_ == state::closed) {
                         break;
                     }
