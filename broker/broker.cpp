@@ -137,7 +137,7 @@ void broker::impl::on_detached(const session_ptr& s) {
     }
     s->disconnected_at = persist::wall_now();
     if (store != nullptr && s->durable.load()) {
-        write_session(*s, s->disconnected_at, s->pending_will);
+        write_session(*s, s->disconnected_at, s->pending_will.get());
     }
     if (shutting_down.load()) {
         ++s->generation;
@@ -163,7 +163,7 @@ void broker::impl::arm_offline_timers(const session_ptr& s, std::chrono::millise
                 auto w = std::move(*s->pending_will);
                 s->pending_will.reset();
                 if (store != nullptr && s->stored) {
-                    write_session(*s, s->disconnected_at, std::nullopt);
+                    write_session(*s, s->disconnected_at, nullptr);
                 }
                 publish_will(w, s->key);
             }

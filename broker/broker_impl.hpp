@@ -204,7 +204,7 @@ struct broker::impl {
     void wait_backlog_here(std::weak_ptr<client_machine*> c);
     /// Writes (or rewrites) the session record.
     void write_session(session& s, std::optional<persist::wall_time> disconnected_at,
-                       const std::optional<mqtt::will_message>& will);
+                       const mqtt::will_message* will);
     /// Record of a delivery for the store.
     persist::delivery_record to_record(const queued_delivery& d) const;
     persist::message_record to_record(const message& m) const;

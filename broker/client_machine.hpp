@@ -4,11 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/container/deque.hpp>
 
 #include "auth/effective_policy.hpp"
 #include "broker/broker_impl.hpp"
@@ -203,16 +204,17 @@ private:
 
     // output
     std::vector<out_frame> out_; ///< swapped with the transport's (empty) vector when taken
-    std::deque<held_frame> held_;       ///< waiting for commits, in output order
+    // boost::container::deque: no heap block until the first element (std::deque allocates
+    // its map and a 512-byte node when constructed: idle memory of every connection).
+    boost::container::deque<held_frame> held_; ///< waiting for commits, in output order
     std::uint64_t committed_ticket_ = 0; ///< highest shard batch known committed
     std::uint64_t registered_ticket_ = 0; ///< batch whose completion will call on_commit_done
     bool held_barrier_ = false; ///< the PUBLISH being sent waits for the open batch (QoS 2, stored)
-    std::deque<out_frame> withheld_; ///< acknowledgements held back for congested subscribers
+    boost::container::deque<out_frame> withheld_; ///< acknowledgements held back for congested subscribers
     std::uint64_t withheld_round_ = 0; ///< tells a stale max_ack_delay timer from the current one
     std::size_t out_bytes_ = 0; ///< queued + taken but not yet written
     std::uint32_t last_run_bytes_ = 0; ///< size of the last run taken: the next one's capacity
     std::string scratch_;
-    mqtt::publish out_head_; ///< reused head of outgoing PUBLISH packets
 
     // connection parameters
     std::string client_id_;
@@ -222,7 +224,8 @@ private:
     std::uint16_t out_window_ = 65535;          ///< client's Receive Maximum (capped)
     std::uint32_t out_max_packet_ = mqtt::max_remaining_length + 5;
     std::uint16_t out_alias_max_ = 0;           ///< client's Topic Alias Maximum
-    std::optional<mqtt::will_message> will_;
+    /// On the heap: a will_message is 560 bytes, and most connections have none.
+    std::unique_ptr<mqtt::will_message> will_;
     bool request_problem_info_ = true;
 
     session_ptr session_;

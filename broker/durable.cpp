@@ -107,13 +107,15 @@ void broker::impl::wait_backlog_here(std::weak_ptr<client_machine*> c) {
 }
 
 void broker::impl::write_session(session& s, std::optional<persist::wall_time> disconnected_at,
-                                 const std::optional<mqtt::will_message>& will) {
+                                 const mqtt::will_message* will) {
     persist::session_record r;
     r.client_id = s.client_id;
     r.version = s.version;
     r.expiry_interval = s.expiry_interval;
     r.disconnected_at = disconnected_at;
-    r.will = will;
+    if (will != nullptr) {
+        r.will = *will;
+    }
     r.next_seq = s.next_seq.load(std::memory_order_relaxed);
     r.last_packet_id = s.last_packet_id;
     batch_here().put(r);
@@ -321,14 +323,18 @@ boost::system::result<recovery_stats> broker::impl::recover() {
                                               *heartbeat)
                                  .value_or(now);
         s.disconnected_at = end;
-        s.pending_will = std::move(ls.will);
+        if (ls.will) {
+            s.pending_will = std::make_unique<mqtt::will_message>(std::move(*ls.will));
+        }
         if (!ls.disconnected_at) {
             persist::session_record r;
             r.client_id = s.client_id;
             r.version = s.version;
             r.expiry_interval = s.expiry_interval;
             r.disconnected_at = end;
-            r.will = s.pending_will;
+            if (s.pending_will) {
+                r.will = *s.pending_will;
+            }
             r.next_seq = s.next_seq.load();
             r.last_packet_id = s.last_packet_id;
             fixes.put(r);

@@ -7,13 +7,14 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
+
+#include <boost/container/deque.hpp>
 
 #include "broker/inflight_table.hpp"
 #include "broker/message.hpp"
@@ -73,7 +74,8 @@ public:
     std::uint32_t expiry_interval = 0; ///< seconds; applied when the connection ends
     /// Full filter as subscribed ("$share/g/f" included) -> options.
     std::map<std::string, session_subscription, std::less<>> subscriptions;
-    std::deque<queued_delivery> queue;
+    /// No heap block while empty and never used (std::deque allocates 576 bytes when made).
+    boost::container::deque<queued_delivery> queue;
     inflight_table inflight; ///< by packet id
     std::uint16_t last_packet_id = 0;
     /// A session record exists in the store (so ending the session erases it).
@@ -85,7 +87,7 @@ public:
     bool ended = false; ///< destroyed: removed from the map and the index
     /// Will waiting for its delay (v5 Will Delay Interval), published if the session is not
     /// resumed in time, or when the session ends, whichever comes first.
-    std::optional<mqtt::will_message> pending_will;
+    std::unique_ptr<mqtt::will_message> pending_will; ///< on the heap: 560 bytes, rarely set
     /// When its last connection ended (written to the store with the session record).
     std::optional<persist::wall_time> disconnected_at;
 };

@@ -168,11 +168,14 @@ asio::awaitable<bool> connection<Stream>::handshake() {
         boost::system::error_code ep_ec;
         const auto ep = socket().remote_endpoint(ep_ec);
         identity_.peer = ep_ec ? std::string("?") : endpoint_string(ep);
-        if (ssl != nullptr) {
+        // Only the registry's verification callback reads it; setting ex_data allocates a
+        // table that the SSL object keeps until it is freed (idle memory).
+        const bool attach = ssl != nullptr && tls_->authenticator() != nullptr;
+        if (attach) {
             attach_handshake_identity(ssl, &identity_);
         }
         bool ok = co_await stream_.handshake();
-        if (ssl != nullptr) {
+        if (attach) {
             attach_handshake_identity(ssl, nullptr);
         }
         if (!ok || state_ != state::handshake) {
@@ -320,7 +323,12 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                     if (st == tls_status::want_read) {
                         handler_->release_input(); // an idle connection holds no input buffer
                     }
-                    bool ready = co_await stream_.wait(st);
+                    // The socket's wait directly, not tls_channel::wait(): one coroutine frame
+                    // less held by every idle connection.
+                    const auto kind = st == tls_status::want_write ? tcp_socket::wait_write
+                                                                   : tcp_socket::wait_read;
+                    auto [wec] = co_await socket().async_wait(kind, use_tuple);
+                    const bool ready = !wec; // closed: state_ says so below
                     if (state_ == state::closed) {
                         break;
                     }

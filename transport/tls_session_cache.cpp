@@ -19,11 +19,7 @@ tls_session_cache::tls_session_cache(std::size_t capacity, std::chrono::seconds 
     : capacity_(capacity)
     , lifetime_(lifetime) {}
 
-tls_session_cache::~tls_session_cache() {
-    for (auto& [id, e] : entries_) {
-        SSL_SESSION_free(e.session);
-    }
-}
+tls_session_cache::~tls_session_cache() = default;
 
 void tls_session_cache::install(SSL_CTX* ctx) {
     SSL_CTX_set_ex_data(ctx, cache_index(), this);
@@ -45,21 +41,18 @@ tls_session_cache* tls_session_cache::of(SSL* ssl) {
 
 int tls_session_cache::on_new(SSL* ssl, SSL_SESSION* session) {
     auto* self = of(ssl);
-    if (self == nullptr || self->capacity_ == 0) {
-        return 0;
-    }
-    // A copy, not the connection's own session: when that connection ends without
-    // close_notify, SSL_free marks its session not resumable (SSL_CTX_remove_session), and it
-    // would be unusable here too. The copy shares the peer certificates (reference counts).
-    SSL_SESSION* copy = SSL_SESSION_dup(session);
-    if (copy != nullptr && !self->add(copy)) {
-        SSL_SESSION_free(copy);
+    if (self != nullptr) {
+        // A serialized copy, not the connection's own session: when that connection ends
+        // without close_notify, SSL_free marks its session not resumable
+        // (SSL_CTX_remove_session); and a live session would pin the decoded client
+        // certificate for the cache's lifetime.
+        self->store(session);
     }
     return 0; // OpenSSL keeps (and frees) its own reference
 }
 
 SSL_SESSION* tls_session_cache::on_get(SSL* ssl, const unsigned char* id, int len, int* copy) {
-    *copy = 0; // find() took the reference for OpenSSL (thread-safe, unlike copy = 1)
+    *copy = 0; // find() decoded a new session: its only reference goes to OpenSSL
     auto* self = of(ssl);
     if (self == nullptr || len <= 0) {
         return nullptr;
@@ -72,6 +65,14 @@ SSL_SESSION* tls_session_cache::on_get(SSL* ssl, const unsigned char* id, int le
 }
 
 bool tls_session_cache::add(SSL_SESSION* session) {
+    if (!store(session)) {
+        return false;
+    }
+    SSL_SESSION_free(session);
+    return true;
+}
+
+bool tls_session_cache::store(const SSL_SESSION* session) {
     if (capacity_ == 0) {
         return false;
     }
@@ -80,15 +81,22 @@ bool tls_session_cache::add(SSL_SESSION* session) {
     if (len == 0) {
         return false;
     }
+    const int der_len = i2d_SSL_SESSION(session, nullptr);
+    if (der_len <= 0) {
+        return false;
+    }
+    std::string der(static_cast<std::size_t>(der_len), '\0');
+    auto* out = reinterpret_cast<unsigned char*>(der.data());
+    if (i2d_SSL_SESSION(session, &out) != der_len) {
+        return false;
+    }
     const auto now = clock::now();
-    std::lock_guard lk(mu_);
     std::string key(reinterpret_cast<const char*>(id), len);
+    std::lock_guard lk(mu_);
     const std::uint64_t seq = ++next_seq_;
     auto [it, inserted] = entries_.try_emplace(key);
-    if (!inserted) {
-        SSL_SESSION_free(it->second.session); // the same id again: the newer session wins
-    }
-    it->second = entry{session, now + lifetime_, seq};
+    (void)inserted; // the same id again: the newer session wins
+    it->second = entry{std::move(der), now + lifetime_, seq};
     order_.push_back(queued{std::move(key), seq});
     ++stats_.added;
     trim(now);
@@ -97,21 +105,26 @@ bool tls_session_cache::add(SSL_SESSION* session) {
 
 SSL_SESSION* tls_session_cache::find(std::string_view id, bool take) {
     const auto now = clock::now();
-    std::lock_guard lk(mu_);
-    trim(now);
-    auto it = entries_.find(std::string(id));
-    if (it == entries_.end()) {
-        ++stats_.misses;
-        return nullptr;
+    std::string der;
+    {
+        std::lock_guard lk(mu_);
+        trim(now);
+        auto it = entries_.find(std::string(id));
+        if (it == entries_.end()) {
+            ++stats_.misses;
+            return nullptr;
+        }
+        if (take) {
+            der = std::move(it->second.der);
+            entries_.erase(it); // the queued id is now stale
+        } else {
+            der = it->second.der;
+        }
+        ++stats_.hits;
     }
-    SSL_SESSION* s = it->second.session;
-    if (take) {
-        entries_.erase(it); // its reference goes to the caller; the queued id is now stale
-    } else {
-        SSL_SESSION_up_ref(s);
-    }
-    ++stats_.hits;
-    return s;
+    // Decoded outside the lock (it parses the client certificate).
+    const auto* in = reinterpret_cast<const unsigned char*>(der.data());
+    return d2i_SSL_SESSION(nullptr, &in, static_cast<long>(der.size()));
 }
 
 void tls_session_cache::trim(clock::time_point now) {
@@ -127,7 +140,6 @@ void tls_session_cache::trim(clock::time_point now) {
             break; // the oldest live entry: everything behind it is younger
         }
         ++(expired ? stats_.expired : stats_.evicted);
-        SSL_SESSION_free(it->second.session);
         entries_.erase(it);
         order_.pop_front();
     }

@@ -9,8 +9,15 @@
 //    shut down removes its session). TLS 1.3 does not require that, and every resumed session's
 //    certificate is checked against the registry again (connection handshake()).
 //  - a TLS 1.3 ticket is used once: the lookup takes the session out (the resumed handshake
-//    issues a new ticket), so a device holds one entry, not one per reconnection.
-// Owns: one reference to each cached SSL_SESSION. Must not use: the broker.
+//    issues a new ticket), so a device holds one entry, not one per reconnection;
+//  - it is compact: each session is kept serialized (i2d_SSL_SESSION, ≈ 0.7 KB with an EC
+//    client certificate), not as a live SSL_SESSION, which with its decoded client certificate
+//    (X509 objects, public key) takes ≈ 5.5 KB; a lookup decodes it again (d2i_SSL_SESSION), as
+//    OpenSSL does for its own self-contained tickets. The serialized form keeps the client
+//    certificate but not the chain the client sent with it (SSL_get_peer_cert_chain is null on a
+//    resumed connection; the registry's re-check needs only the leaf, its issuers being trust
+//    anchors).
+// Owns: the serialized sessions. Must not use: the broker.
 // Thread safety: every member may be called from any thread (shards resume concurrently).
 
 #include <chrono>
@@ -41,7 +48,7 @@ public:
 
     /// `capacity` 0 disables caching (no session is kept, nothing resumes).
     tls_session_cache(std::size_t capacity, std::chrono::seconds lifetime);
-    ~tls_session_cache(); ///< frees the cached sessions
+    ~tls_session_cache();
     tls_session_cache(const tls_session_cache&) = delete;
     tls_session_cache& operator=(const tls_session_cache&) = delete;
 
@@ -54,17 +61,19 @@ public:
     std::chrono::seconds lifetime() const noexcept { return lifetime_; }
 
     /// Stores a session, taking over the caller's reference (false, and nothing taken, when
-    /// caching is off or it has no id). The handshake callback stores a copy of the
-    /// connection's session (SSL_SESSION_dup), which no later event of that connection marks
-    /// not resumable.
+    /// caching is off, it has no id or cannot be serialized).
     bool add(SSL_SESSION* session);
-    /// The live session with this id, with a reference for the caller (null when none). With
-    /// `take`, it also leaves the cache (single-use TLS 1.3 tickets).
+    /// Stores a serialized copy of `session` (the caller keeps its reference; no later event of
+    /// that connection changes the copy). False when not stored, as for add().
+    bool store(const SSL_SESSION* session);
+    /// A new session decoded from the one stored with this id, with the only reference, for the
+    /// caller (null when none). With `take`, it also leaves the cache (single-use TLS 1.3
+    /// tickets).
     SSL_SESSION* find(std::string_view id, bool take);
 
 private:
     struct entry {
-        SSL_SESSION* session = nullptr;
+        std::string der; ///< i2d_SSL_SESSION
         clock::time_point expires;
         std::uint64_t seq = 0;
     };

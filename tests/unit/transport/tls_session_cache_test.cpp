@@ -1,5 +1,7 @@
 #include "transport/tls_session_cache.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -10,12 +12,27 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// A TLS 1.2 cipher suite of OpenSSL's defaults (a session needs one to be serialized).
+const SSL_CIPHER* any_cipher() {
+    static const SSL_CIPHER* cipher = [] {
+        SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+        SSL* ssl = SSL_new(ctx);
+        const SSL_CIPHER* c = sk_SSL_CIPHER_value(SSL_get_ciphers(ssl), 0);
+        SSL_free(ssl);
+        SSL_CTX_free(ctx); // SSL_CIPHERs are static tables: `c` stays valid
+        return c;
+    }();
+    return cipher;
+}
+
 /// A bare session with the given id (no handshake needed for the cache's bookkeeping).
 SSL_SESSION* session_with_id(const std::string& id) {
     SSL_SESSION* s = SSL_SESSION_new();
     REQUIRE(s != nullptr);
     REQUIRE(SSL_SESSION_set1_id(
                     s, reinterpret_cast<const unsigned char*>(id.data()), id.size()) == 1);
+    REQUIRE(SSL_SESSION_set_protocol_version(s, TLS1_2_VERSION) == 1);
+    REQUIRE(SSL_SESSION_set_cipher(s, any_cipher()) == 1);
     return s;
 }
 
@@ -40,6 +57,37 @@ TEST_CASE("tls_session_cache: a stored session is found again, with a reference 
     CHECK(st.added == 1);
     CHECK(st.hits == 2);
     CHECK(st.misses == 1);
+}
+
+TEST_CASE("tls_session_cache: a session is kept serialized: the caller's object is not held, a "
+          "lookup decodes a new one with the same id, cipher and master key") {
+    tls_session_cache cache(8, 600s);
+    SSL_SESSION* original = session_with_id("kept-serialized");
+    const unsigned char key[48] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    REQUIRE(SSL_SESSION_set1_master_key(original, key, sizeof key) == 1);
+    REQUIRE(cache.store(original)); // the caller keeps its reference
+    SSL_SESSION* found = cache.find("kept-serialized", false);
+    REQUIRE(found != nullptr);
+    CHECK(found != original);
+    unsigned char found_key[48] = {};
+    REQUIRE(SSL_SESSION_get_master_key(found, found_key, sizeof found_key) == sizeof key);
+    CHECK(std::equal(std::begin(key), std::end(key), std::begin(found_key)));
+    CHECK(SSL_SESSION_get0_cipher(found) == SSL_SESSION_get0_cipher(original));
+    CHECK(SSL_SESSION_get_protocol_version(found) == TLS1_2_VERSION);
+    SSL_SESSION_free(found);
+    SSL_SESSION_free(original); // the cache holds no reference: this frees it
+    SSL_SESSION* again = cache.find("kept-serialized", true);
+    CHECK(again != nullptr);
+    SSL_SESSION_free(again);
+}
+
+TEST_CASE("tls_session_cache: a session that cannot be serialized (no cipher) is not stored") {
+    tls_session_cache cache(8, 600s);
+    SSL_SESSION* s = SSL_SESSION_new();
+    REQUIRE(SSL_SESSION_set1_id(s, reinterpret_cast<const unsigned char*>("x"), 1) == 1);
+    CHECK_FALSE(cache.add(s)); // not taken
+    SSL_SESSION_free(s);
+    CHECK(cache.stats().sessions == 0);
 }
 
 TEST_CASE("tls_session_cache: a taken session (TLS 1.3 ticket) is used once") {
