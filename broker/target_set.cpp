@@ -66,7 +66,12 @@ void target_set::rebuild_index(std::size_t capacity) {
 void target_set::add(const session_ptr& s, mqtt::qos q, bool retain, std::uint32_t subscription_id) {
     const std::size_t i = find(s.get());
     if (i == targets_.size()) {
-        targets_.emplace_back(s, q, retain); // in place: no temporary to move and destroy
+        // In place: no temporary to move and destroy. (Not emplace_back(s, q, retain): clang 14,
+        // which builds the fuzz targets, has no parenthesized aggregate initialization.)
+        route_target& t = targets_.emplace_back();
+        t.s = s;
+        t.qos = q;
+        t.retain = retain;
         if (subscription_id != 0) {
             targets_.back().subscription_ids.push_back(subscription_id);
         }

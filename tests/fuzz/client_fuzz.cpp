@@ -141,17 +141,22 @@ public:
             std::vector<broker::out_frame> frames;
             rt_.on(c->shard, [&] { c->client->take_output(frames); });
             std::size_t n = 0;
+            std::string out;
             for (const auto& f : frames) {
                 n += f.size();
-                // The broker must only ever write well-formed frames.
-                if (!f.head.empty()) {
-                    mqtt::frame_header h;
-                    const std::span<const std::uint8_t> head(reinterpret_cast<const std::uint8_t*>(f.head.data()),
-                                                             f.head.size());
-                    if (!mqtt::parse_frame(head, mqtt::max_remaining_length + 5, h)) {
-                        __builtin_trap();
-                    }
+                out.append(f.head.data(), f.head.size());
+                out.append(f.body.data(), f.body.size());
+            }
+            // The broker must only ever write whole, well-framed packets: a frame may hold
+            // several (a run of small packets), and the output ends on a packet boundary.
+            std::span<const std::uint8_t> rest(reinterpret_cast<const std::uint8_t*>(out.data()), out.size());
+            while (!rest.empty()) {
+                mqtt::frame_header h;
+                auto st = mqtt::parse_frame(rest, mqtt::max_remaining_length + 5, h);
+                if (!st || *st != mqtt::frame_status::complete) {
+                    __builtin_trap();
                 }
+                rest = rest.subspan(h.total_size());
             }
             rt_.on(c->shard, [&] { c->client->output_written(n); });
         }
