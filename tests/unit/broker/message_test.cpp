@@ -58,7 +58,7 @@ TEST_CASE("a freed message's block is kept by the thread and reused for a messag
         CHECK(again->payload == std::string(60, 'b'));
         CHECK_FALSE(again->expires_at);
         CHECK(again->origin == 0);
-        CHECK_FALSE(again->props.content_type);
+        CHECK_FALSE(again->props().content_type);
     });
 }
 
