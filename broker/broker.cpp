@@ -716,11 +716,7 @@ void broker::impl::publish_will(const mqtt::will_message& w, std::uint64_t origi
     m->qos = w.qos;
     m->retain = w.retain;
     m->origin = origin;
-    m->props.payload_format_indicator = w.props.payload_format_indicator;
-    m->props.content_type = w.props.content_type;
-    m->props.response_topic = w.props.response_topic;
-    m->props.correlation_data = w.props.correlation_data;
-    m->props.user_properties = w.props.user_properties;
+    m->set_props(w.props);
     if (w.props.message_expiry_interval) {
         m->expires_at = rt.now() + std::chrono::seconds(*w.props.message_expiry_interval);
     }

@@ -533,11 +533,7 @@ void client_machine::on_publish(mqtt::publish_view& p) {
     }
     // Forwarded: only what message.hpp lists (never the expiry interval, which becomes
     // expires_at, nor topic alias or subscription identifiers).
-    m->props.payload_format_indicator = p.props.payload_format_indicator;
-    m->props.content_type = std::move(p.props.content_type);
-    m->props.response_topic = std::move(p.props.response_topic);
-    m->props.correlation_data = std::move(p.props.correlation_data);
-    m->props.user_properties = std::move(p.props.user_properties);
+    m->set_props(std::move(p.props));
     const auto qos = m->qos;
     const route_result routed = b_.route(m);
     congestion_epoch_ = routed.congestion_epoch;
@@ -1042,11 +1038,12 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     if (v5()) {
         // Only what a routed message carries (message.hpp) - assigning the whole properties
         // struct per delivery cost more than encoding the head.
-        head.props.payload_format_indicator = m.props.payload_format_indicator;
-        head.props.content_type = m.props.content_type;
-        head.props.response_topic = m.props.response_topic;
-        head.props.correlation_data = m.props.correlation_data;
-        head.props.user_properties = m.props.user_properties;
+        const mqtt::properties& mp = m.props();
+        head.props.payload_format_indicator = mp.payload_format_indicator;
+        head.props.content_type = mp.content_type;
+        head.props.response_topic = mp.response_topic;
+        head.props.correlation_data = mp.correlation_data;
+        head.props.user_properties = mp.user_properties;
         head.props.message_expiry_interval.reset();
         head.props.topic_alias.reset();
         head.props.subscription_identifiers = d.subscription_ids;

@@ -128,7 +128,7 @@ persist::message_record broker::impl::to_record(const message& m) const {
     r.payload = m.payload.str();
     r.qos = m.qos;
     r.retain = m.retain;
-    r.props = m.props;
+    r.props = m.props();
     if (m.expires_at) {
         // Steady time does not survive a restart: store the wall-clock instant.
         r.expires_at = persist::wall_now() +
@@ -152,7 +152,7 @@ message_ptr broker::impl::from_record(persist::message_record&& r) const {
     auto m = make_message(r.topic, r.payload);
     m->qos = r.qos;
     m->retain = r.retain;
-    m->props = std::move(r.props);
+    m->set_props(std::move(r.props));
     if (r.expires_at) {
         m->expires_at = rt.now() + until(*r.expires_at, persist::wall_now());
     }

@@ -125,6 +125,45 @@ struct trailing_allocator {
 
 } // namespace
 
+const mqtt::properties message::no_properties{};
+
+namespace {
+
+bool any_forwarded(const mqtt::properties& p) noexcept {
+    return p.payload_format_indicator || p.content_type || p.response_topic || p.correlation_data ||
+           !p.user_properties.empty();
+}
+
+} // namespace
+
+void message::set_props(mqtt::properties&& p) {
+    if (!any_forwarded(p)) {
+        props_.reset();
+        return;
+    }
+    auto f = std::make_unique<mqtt::properties>();
+    f->payload_format_indicator = p.payload_format_indicator;
+    f->content_type = std::move(p.content_type);
+    f->response_topic = std::move(p.response_topic);
+    f->correlation_data = std::move(p.correlation_data);
+    f->user_properties = std::move(p.user_properties);
+    props_ = std::move(f);
+}
+
+void message::set_props(const mqtt::properties& p) {
+    if (!any_forwarded(p)) {
+        props_.reset();
+        return;
+    }
+    auto f = std::make_unique<mqtt::properties>();
+    f->payload_format_indicator = p.payload_format_indicator;
+    f->content_type = p.content_type;
+    f->response_topic = p.response_topic;
+    f->correlation_data = p.correlation_data;
+    f->user_properties = p.user_properties;
+    props_ = std::move(f);
+}
+
 std::shared_ptr<message> make_message(std::string_view topic, std::string_view payload) {
     char* tail = nullptr;
     auto m = std::allocate_shared<message>(trailing_allocator<message>(topic.size() + payload.size(), &tail));

@@ -825,6 +825,101 @@ TEST_CASE("cross-version delivery: v5 properties reach v5 subscribers and are dr
     CHECK(back[0].topic == "x/from3");
 }
 
+TEST_CASE("each forwarded property alone, all of them, and none reach v5 subscribers byte-exact") {
+    // The message keeps its forwarded properties out of line and only when it has any: every
+    // case must give the same bytes as the publisher's packet (topic, payload, QoS, properties),
+    // for the first subscriber (head encoded) and the second (head copied from the cache), live
+    // and retained.
+    std::vector<std::pair<std::string, mqtt::properties>> cases;
+    cases.emplace_back("none", mqtt::properties{});
+    {
+        mqtt::properties p;
+        p.payload_format_indicator = 0; // present though 0: still forwarded
+        cases.emplace_back("payload format 0", p);
+        p.payload_format_indicator = 1;
+        cases.emplace_back("payload format 1", p);
+    }
+    {
+        mqtt::properties p;
+        p.content_type = "application/json";
+        cases.emplace_back("content type", p);
+        p.content_type = "";
+        cases.emplace_back("empty content type", p);
+    }
+    {
+        mqtt::properties p;
+        p.response_topic = "dev/1/reply";
+        cases.emplace_back("response topic", p);
+    }
+    {
+        mqtt::properties p;
+        p.correlation_data = std::string("\x00\x7f\xff", 3);
+        cases.emplace_back("correlation data", p);
+    }
+    {
+        mqtt::properties p;
+        p.user_properties = {{"k1", "v1"}, {"k1", "v2"}, {"", ""}};
+        cases.emplace_back("user properties", p);
+    }
+    {
+        mqtt::properties p;
+        p.payload_format_indicator = 1;
+        p.content_type = "text/plain";
+        p.response_topic = "r";
+        p.correlation_data = std::string("\x01", 1);
+        p.user_properties = {{"a", "b"}};
+        cases.emplace_back("all", p);
+    }
+    for (const qos q : {qos::at_most_once, qos::at_least_once}) {
+        for (const auto& [name, props] : cases) {
+            CAPTURE(name);
+            CAPTURE(static_cast<int>(q));
+            fixture f;
+            peer s1(f.b, f.rt, 0);
+            peer s2(f.b, f.rt, 1);
+            s1.connect("s1");
+            s2.connect("s2");
+            s1.subscribe("p/#", qos::at_least_once);
+            s2.subscribe("p/#", qos::at_least_once);
+            peer pub(f.b, f.rt, 0);
+            pub.connect("pub");
+            mqtt::publish m;
+            m.topic = "p/t";
+            m.payload = "pay\xc3\xa9load"; // valid UTF-8: "payload format 1" declares it
+            m.qos = q;
+            m.retain = true;
+            m.packet_id = q == qos::at_most_once ? 0 : 5;
+            m.props = props;
+            pub.send(m);
+
+            // What a subscriber must get: the packet as published, RETAIN cleared on a live
+            // delivery [MQTT-3.3.1-12], its own packet id.
+            const auto expect_bytes = [&](const mqtt::publish& got, bool retained) {
+                mqtt::publish want = m;
+                want.retain = retained;
+                want.packet_id = got.packet_id;
+                std::string want_bytes;
+                std::string got_bytes;
+                mqtt::encode(want, mqtt::protocol_version::v5, want_bytes);
+                mqtt::encode(got, mqtt::protocol_version::v5, got_bytes);
+                CHECK(got.props == props);
+                CHECK(got_bytes == want_bytes);
+            };
+            for (peer* s : {&s1, &s2}) {
+                auto got = publishes(s->received());
+                REQUIRE(got.size() == 1);
+                expect_bytes(got[0], false);
+            }
+            peer late(f.b, f.rt, 1);
+            late.connect("late");
+            late.subscribe("p/#", qos::at_least_once);
+            auto kept = publishes(late.received());
+            REQUIRE(kept.size() == 1);
+            expect_bytes(kept[0], true); // the retained store keeps them too
+        }
+    }
+}
+
 TEST_CASE("[MQTT-3.3.2-4] a v5 PUBLISH whose payload is declared UTF-8 but is not gets PUBACK 0x99") {
     fixture f;
     peer p(f.b, f.rt, 0);

@@ -58,7 +58,7 @@ TEST_CASE("a freed message's block is kept by the thread and reused for a messag
         CHECK(again->payload == std::string(60, 'b'));
         CHECK_FALSE(again->expires_at);
         CHECK(again->origin == 0);
-        CHECK_FALSE(again->props.content_type);
+        CHECK_FALSE(again->props().content_type);
     });
 }
 
@@ -95,4 +95,40 @@ TEST_CASE("a message freed on another thread goes to that thread's cache, which 
     }); // the thread's cache is freed here (LeakSanitizer would report it otherwise)
     other.join();
     CHECK(kept_there > 0);
+}
+
+TEST_CASE("a message keeps only forwarded properties, out of its block, and none when it has none") {
+    auto m = make_message("t", "p");
+    CHECK_FALSE(m->has_props());
+    CHECK(m->props() == thinggate::mqtt::properties{});
+    thinggate::mqtt::properties not_forwarded;
+    not_forwarded.message_expiry_interval = 60;
+    not_forwarded.topic_alias = 2;
+    not_forwarded.subscription_identifiers = {7};
+    m->set_props(std::move(not_forwarded));
+    CHECK_FALSE(m->has_props()); // no second allocation
+    CHECK(not_forwarded.topic_alias == 2); // the others stay with the packet
+
+    thinggate::mqtt::properties p;
+    p.payload_format_indicator = 0;
+    p.content_type = "c";
+    p.response_topic = "r";
+    p.correlation_data = std::string("\x00", 1);
+    p.user_properties = {{"k", "v"}};
+    p.message_expiry_interval = 60;
+    const thinggate::mqtt::properties copy = p;
+    m->set_props(copy);
+    REQUIRE(m->has_props());
+    CHECK(m->props().payload_format_indicator == 0);
+    CHECK(m->props().content_type == "c");
+    CHECK(m->props().response_topic == "r");
+    CHECK(m->props().correlation_data == std::string("\x00", 1));
+    CHECK(m->props().user_properties == p.user_properties);
+    CHECK_FALSE(m->props().message_expiry_interval);
+    const void* block = m.get();
+    const void* props = &m->props();
+    CHECK((props < block || props >= static_cast<const char*>(block) + 128)); // out of line
+    m->set_props(std::move(p));
+    CHECK(m->props().content_type == "c");
+    CHECK(sizeof(thinggate::broker::message) < 128);
 }
