@@ -441,7 +441,7 @@ struct channel_server {
             const t::test_pki& pki, tls_record_layer layer = tls_record_layer::builtin) {
         auto cfg = tls_listener(pki, layer);
         ctx = tt::make_tls_context(cfg);
-        acc.open(tt::tcp::v4());
+        acc.open(td::tcp::v4());
         acc.bind({asio::ip::make_address("127.0.0.1"), 0});
         acc.listen();
         port = acc.local_endpoint().port();
@@ -537,7 +537,7 @@ struct channel_server {
     }
 
     asio::io_context io{1};
-    tt::acceptor acc{io};
+    td::acceptor acc{io};
     tt::tls_context_ptr ctx;
     std::uint16_t port = 0;
     std::thread thread;
