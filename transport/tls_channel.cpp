@@ -10,6 +10,7 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+
 #include <sys/socket.h>
 
 #include "transport/tls_context.hpp"
@@ -177,13 +178,7 @@ struct record_capture {
 namespace {
 
 void count_records(
-        int write_p,
-        int,
-        int content_type,
-        const void* buf,
-        std::size_t len,
-        SSL*,
-        void* arg) {
+        int write_p, int, int content_type, const void* buf, std::size_t len, SSL*, void* arg) {
     auto* cap = static_cast<record_capture*>(arg);
     const auto* p = static_cast<const std::uint8_t*>(buf);
     if (cap == nullptr || len == 0) {
@@ -236,8 +231,8 @@ std::size_t max_fragment(std::uint8_t mode) {
 void record_keylog_callback(const SSL* ssl, const char* line) {
     // "LABEL <client random hex> <secret hex>"; OpenSSL cleanses the line after this call, and
     // nothing of it is copied anywhere but into the capture.
-    auto* cap = static_cast<record_capture*>(
-            SSL_get_ex_data(const_cast<SSL*>(ssl), capture_index()));
+    auto* cap =
+            static_cast<record_capture*>(SSL_get_ex_data(const_cast<SSL*>(ssl), capture_index()));
     if (cap == nullptr || line == nullptr) {
         return;
     }
@@ -676,8 +671,8 @@ bool tls_channel::flush_spill() {
             failed_ = true;
             return false;
         }
-        ssize_t r = ::send(
-                fd_, spill_.data() + spill_off_, spill_.size() - spill_off_, MSG_NOSIGNAL);
+        ssize_t r =
+                ::send(fd_, spill_.data() + spill_off_, spill_.size() - spill_off_, MSG_NOSIGNAL);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -784,9 +779,10 @@ tls_channel::write_sealed(const std::vector<broker::out_frame>& frames, std::siz
                 if (take < copy_below) {
                     std::uint8_t* dst = tb.stage.get() + stage_fill;
                     std::memcpy(dst, p, take);
-                    if (!tb.pieces.empty() && tb.pieces.back().data() + tb.pieces.back().size() ==
-                                                      dst) {
-                        tb.pieces.back() = {tb.pieces.back().data(), tb.pieces.back().size() + take};
+                    if (!tb.pieces.empty() &&
+                        tb.pieces.back().data() + tb.pieces.back().size() == dst) {
+                        tb.pieces.back() = {
+                                tb.pieces.back().data(), tb.pieces.back().size() + take};
                     } else {
                         tb.pieces.emplace_back(dst, take);
                     }
@@ -843,10 +839,7 @@ tls_status tls_channel::record_failure() {
 }
 
 std::size_t tls_channel::open_records(
-        std::span<std::uint8_t> src,
-        std::span<std::uint8_t> buf,
-        std::size_t& n,
-        tls_status& st) {
+        std::span<std::uint8_t> src, std::span<std::uint8_t> buf, std::size_t& n, tls_status& st) {
     const bool discard = buf.data() == nullptr; // shutdown: whatever comes is dropped
     std::size_t off = 0;
     while (off < src.size()) {
@@ -981,9 +974,9 @@ tls_status tls_channel::read_records(std::span<std::uint8_t> buf, std::size_t& n
             bool bad = false;
             std::size_t need = rec_->record_size(in_, bad);
             if (need == 0 && !bad) {
-                const std::size_t take =
-                        std::min(tls_record::header_len - in_.size(), data.size());
-                in_.insert(in_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+                const std::size_t take = std::min(tls_record::header_len - in_.size(), data.size());
+                in_.insert(
+                        in_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
                 data = data.subspan(take);
                 need = rec_->record_size(in_, bad);
             }
@@ -992,7 +985,8 @@ tls_status tls_channel::read_records(std::span<std::uint8_t> buf, std::size_t& n
             }
             if (need != 0) {
                 const std::size_t take = std::min(need - in_.size(), data.size());
-                in_.insert(in_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+                in_.insert(
+                        in_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
                 data = data.subspan(take);
             }
             if (need == 0 || in_.size() < need) {

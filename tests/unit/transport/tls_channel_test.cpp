@@ -79,57 +79,57 @@ const char* layer_name(tls_record_layer l) {
 
 TEST_CASE("tls channel: 128 KiB both ways over TLS 1.2 and 1.3 to a client that reads slowly") {
     for (auto layer : both_layers) {
-    CAPTURE(layer_name(layer));
-    t::test_pki pki;
-    t::echo_server s({tls_listener(pki, layer)});
-    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-        CAPTURE(version);
-        auto o = good_client(pki, version);
-        o.receive_buffer = 4096; // the server's writes stop part-way (WANT_WRITE) and resume
-        t::tls_client c(s.port(), o);
-        REQUIRE_MESSAGE(c.connect(), c.error);
-        CHECK(SSL_version(c.ssl()) == version);
-        const auto payload = pattern(128 * 1024);
-        REQUIRE_MESSAGE(c.send(payload), c.error); // read by the server in several records
-        auto got = c.read_exact(payload.size());
-        REQUIRE_MESSAGE(got.has_value(), c.error);
-        CHECK(*got == payload);
-        CHECK(c.echo("after the large one"));
-    }
-    CHECK(s.srv->stats().handshake_failures == 0);
-    // Builtin: every connection's records went over to tls_record; openssl: none tried.
-    CHECK(s.srv->stats().tls_record_handovers == (layer == tls_record_layer::builtin ? 2 : 0));
-    CHECK(s.srv->stats().tls_record_fallbacks == 0);
+        CAPTURE(layer_name(layer));
+        t::test_pki pki;
+        t::echo_server s({tls_listener(pki, layer)});
+        for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+            CAPTURE(version);
+            auto o = good_client(pki, version);
+            o.receive_buffer = 4096; // the server's writes stop part-way (WANT_WRITE) and resume
+            t::tls_client c(s.port(), o);
+            REQUIRE_MESSAGE(c.connect(), c.error);
+            CHECK(SSL_version(c.ssl()) == version);
+            const auto payload = pattern(128 * 1024);
+            REQUIRE_MESSAGE(c.send(payload), c.error); // read by the server in several records
+            auto got = c.read_exact(payload.size());
+            REQUIRE_MESSAGE(got.has_value(), c.error);
+            CHECK(*got == payload);
+            CHECK(c.echo("after the large one"));
+        }
+        CHECK(s.srv->stats().handshake_failures == 0);
+        // Builtin: every connection's records went over to tls_record; openssl: none tried.
+        CHECK(s.srv->stats().tls_record_handovers == (layer == tls_record_layer::builtin ? 2 : 0));
+        CHECK(s.srv->stats().tls_record_fallbacks == 0);
     }
 }
 
 TEST_CASE("tls channel: a large frame goes out in full-size records, many small ones in few") {
     for (auto layer : both_layers) {
-    CAPTURE(layer_name(layer));
-    t::test_pki pki;
-    t::echo_server s({tls_listener(pki, layer)});
-    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-        CAPTURE(version);
-        t::tls_client c(s.port(), good_client(pki, version));
-        REQUIRE_MESSAGE(c.connect(), c.error);
-        REQUIRE(c.echo("xwarm up")); // TLS 1.3: the session ticket record is read here
-        c.count_records();
+        CAPTURE(layer_name(layer));
+        t::test_pki pki;
+        t::echo_server s({tls_listener(pki, layer)});
+        for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+            CAPTURE(version);
+            t::tls_client c(s.port(), good_client(pki, version));
+            REQUIRE_MESSAGE(c.connect(), c.error);
+            REQUIRE(c.echo("xwarm up")); // TLS 1.3: the session ticket record is read here
+            c.count_records();
 
-        // 1000 frames of 20 bytes in one write: 20,000 bytes = one 16 KiB record + the rest.
-        REQUIRE_MESSAGE(c.send("burst 1000 20\n"), c.error);
-        auto small = c.read_exact(20'000);
-        REQUIRE_MESSAGE(small.has_value(), c.error);
-        CHECK(*small == std::string(20'000, 'b'));
-        CHECK(c.records_received == 2);
+            // 1000 frames of 20 bytes in one write: 20,000 bytes = one 16 KiB record + the rest.
+            REQUIRE_MESSAGE(c.send("burst 1000 20\n"), c.error);
+            auto small = c.read_exact(20'000);
+            REQUIRE_MESSAGE(small.has_value(), c.error);
+            CHECK(*small == std::string(20'000, 'b'));
+            CHECK(c.records_received == 2);
 
-        // One 128 KiB frame: exactly 8 records of 16 KiB, not many small ones.
-        c.records_received = 0;
-        REQUIRE(c.send("burst 1 131072\n"));
-        auto large = c.read_exact(131'072);
-        REQUIRE_MESSAGE(large.has_value(), c.error);
-        CHECK(large->size() == 131'072);
-        CHECK(c.records_received == 8);
-    }
+            // One 128 KiB frame: exactly 8 records of 16 KiB, not many small ones.
+            c.records_received = 0;
+            REQUIRE(c.send("burst 1 131072\n"));
+            auto large = c.read_exact(131'072);
+            REQUIRE_MESSAGE(large.has_value(), c.error);
+            CHECK(large->size() == 131'072);
+            CHECK(c.records_received == 8);
+        }
     }
 }
 
@@ -151,22 +151,22 @@ TEST_CASE("tls channel: TLS 1.3 KeyUpdate from the client, with an update reques
 
 TEST_CASE("tls channel: close with flush sends close_notify after the last bytes") {
     for (auto layer : both_layers) {
-    CAPTURE(layer_name(layer));
-    t::test_pki pki;
-    t::echo_server s({tls_listener(pki, layer)});
-    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-        CAPTURE(version);
-        t::tls_client c(s.port(), good_client(pki, version));
-        REQUIRE_MESSAGE(c.connect(), c.error);
-        REQUIRE(c.send("close\n"));
-        auto bye = c.read_exact(4);
-        REQUIRE(bye.has_value());
-        CHECK(*bye == "bye\n");
-        CHECK(c.wait_closed());
-        // The stream ended with the server's close_notify, not a bare end of stream.
-        CHECK((SSL_get_shutdown(c.ssl()) & SSL_RECEIVED_SHUTDOWN) != 0);
-    }
-    CHECK(s.st.wait([&] { return s.st.lost == 2 && s.st.released == 2; }));
+        CAPTURE(layer_name(layer));
+        t::test_pki pki;
+        t::echo_server s({tls_listener(pki, layer)});
+        for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+            CAPTURE(version);
+            t::tls_client c(s.port(), good_client(pki, version));
+            REQUIRE_MESSAGE(c.connect(), c.error);
+            REQUIRE(c.send("close\n"));
+            auto bye = c.read_exact(4);
+            REQUIRE(bye.has_value());
+            CHECK(*bye == "bye\n");
+            CHECK(c.wait_closed());
+            // The stream ended with the server's close_notify, not a bare end of stream.
+            CHECK((SSL_get_shutdown(c.ssl()) & SSL_RECEIVED_SHUTDOWN) != 0);
+        }
+        CHECK(s.st.wait([&] { return s.st.lost == 2 && s.st.released == 2; }));
     }
 }
 
@@ -231,8 +231,12 @@ namespace asio = boost::asio;
 /// through the test, which can tamper with it. Receives and sends time out after 10 s.
 class mem_client {
 public:
-    mem_client(const t::test_pki& pki, std::uint16_t port, int version, const char* suite,
-               std::uint8_t max_fragment = 0) {
+    mem_client(
+            const t::test_pki& pki,
+            std::uint16_t port,
+            int version,
+            const char* suite,
+            std::uint8_t max_fragment = 0) {
         ctx_ = SSL_CTX_new(TLS_client_method());
         SSL_CTX_set_min_proto_version(ctx_, version);
         SSL_CTX_set_max_proto_version(ctx_, version);
@@ -605,9 +609,12 @@ TEST_CASE("tls channel, builtin record layer: the server's close_notify ends the
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
         CAPTURE(version);
         channel_server srv(pki);
-        mem_client c(pki, srv.port, version,
-                     version == TLS1_3_VERSION ? "TLS_AES_128_GCM_SHA256"
-                                               : "ECDHE-ECDSA-AES128-GCM-SHA256");
+        mem_client c(
+                pki,
+                srv.port,
+                version,
+                version == TLS1_3_VERSION ? "TLS_AES_128_GCM_SHA256"
+                                          : "ECDHE-ECDSA-AES128-GCM-SHA256");
         REQUIRE(c.handshake());
         REQUIRE(c.echo("xhello"));
         REQUIRE(c.write("close"));
@@ -674,10 +681,13 @@ TEST_CASE("tls channel, builtin record layer: records no larger than the client'
         CAPTURE(version);
         channel_server srv(pki);
         // The client refuses (record_overflow) a record above the 1024 bytes it asked for.
-        mem_client c(pki, srv.port, version,
-                     version == TLS1_3_VERSION ? "TLS_AES_128_GCM_SHA256"
-                                               : "ECDHE-ECDSA-AES128-GCM-SHA256",
-                     TLSEXT_max_fragment_length_1024);
+        mem_client c(
+                pki,
+                srv.port,
+                version,
+                version == TLS1_3_VERSION ? "TLS_AES_128_GCM_SHA256"
+                                          : "ECDHE-ECDSA-AES128-GCM-SHA256",
+                TLSEXT_max_fragment_length_1024);
         REQUIRE(c.handshake());
         CHECK(c.echo(pattern(1000)));
         CHECK(c.echo(pattern(20'000)));
