@@ -235,11 +235,7 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
     }
     if (up && state_ == state::handshake) {
         try {
-            auto info = make_info();
-            if constexpr (is_tls) {
-                hand_over_records(); // the SSL object's last readers were above
-            }
-            handler_ = core_.factory.make(*this, shard_, std::move(info));
+            make_handler();
         } catch (const std::exception& e) {
             spdlog::warn(
                     "listener '{}': cannot set up a connection: {}", listener_.cfg.name, e.what());
@@ -370,6 +366,17 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
     }
     hard_close();
     finish();
+}
+
+template <class Stream>
+void connection<Stream>::make_handler() {
+    // Not in run_reader: a local there would be part of its coroutine frame, which every idle
+    // connection holds.
+    auto info = make_info();
+    if constexpr (is_tls) {
+        hand_over_records(); // make_info() was the SSL object's last reader
+    }
+    handler_ = core_.factory.make(*this, shard_, std::move(info));
 }
 
 template <class Stream>
