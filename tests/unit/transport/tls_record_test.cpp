@@ -1062,3 +1062,62 @@ TEST_CASE("tls_record: no heap allocation per record (seal, open in place and no
     }
 }
 #endif
+
+namespace {
+
+bytes from_hex(const char* h) {
+    bytes out;
+    std::string s;
+    for (const char* p = h; *p != '\0'; ++p) {
+        if (*p != ' ') {
+            s += *p;
+        }
+    }
+    out.resize(s.size() / 2);
+    put_hex(s, out.data());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("tls_record [RFC8448-3][RFC8446-7.3][RFC8446-5.2]: the RFC 8448 1-RTT trace's "
+          "application data records, sealed byte-exact and opened") {
+    // RFC 8448 §3 (TLS_AES_128_GCM_SHA256): the application traffic secrets, then the client's
+    // first application-data record (sequence 0) and the server's (sequence 1: its
+    // NewSessionTicket was 0), each carrying the bytes 00..31.
+    record_secrets s;
+    s.version = TLS1_3_VERSION;
+    s.aead = record_aead::aes_128_gcm;
+    s.hash = EVP_sha256();
+    s.secret_len =
+            put_hex("9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5", s.client);
+    put_hex("a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643", s.server);
+    s.read_seq = 0;
+    s.write_seq = 1;
+    auto r = tls_record::make(s);
+    REQUIRE(r != nullptr);
+
+    bytes payload(50);
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+        payload[i] = static_cast<std::uint8_t>(i);
+    }
+    const bytes client_record = from_hex(
+            "17 03 03 00 43 a2 3f 70 54 b6 2c 94 d0 af fa fe 82 28 ba 55 cb ef ac ea 42 f9 14 aa"
+            " 66 bc ab 3f 2b 98 19 a8 a5 b4 6b 39 5b d5 4a 9a 20 44 1e 2b 62 97 4e 1f 5a 62 92"
+            " a2 97 70 14 bd 1e 3d ea e6 3a ee bb 21 69 49 15 e4");
+    const bytes server_record = from_hex(
+            "17 03 03 00 43 2e 93 7e 11 ef 4a c7 40 e5 38 ad 36 00 5f c4 a4 69 32 fc 32 25 d0 5f"
+            " 82 aa 1b 36 e3 0e fa f9 7d 90 e6 df fc 60 2d cb 50 1a 59 a8 fc c4 9c 4b f2 e5 f0"
+            " a2 1c 00 47 c2 ab f3 32 54 0d d0 32 e1 67 c2 95 5d");
+
+    bytes in = client_record;
+    std::size_t n = 0;
+    CHECK(r->open(in, in.data() + tls_record::header_len, n) == open_status::data);
+    CHECK(bytes(in.begin() + 5, in.begin() + 5 + static_cast<long>(n)) == payload);
+
+    bytes out(payload.size() + tls_record::max_seal_overhead);
+    std::span<const std::uint8_t> piece = payload;
+    std::size_t k = r->seal({&piece, 1}, out.data());
+    out.resize(k);
+    CHECK(out == server_record);
+}
