@@ -130,6 +130,8 @@ public:
     /// below AES-GCM's limit) it is written first, in the same output. 0 (nothing written) when
     /// it cannot: more than max_plain() bytes, sequence numbers exhausted (TLS 1.2 after 2^64-1
     /// records) or an OpenSSL failure; alert() is then internal_error: close the connection.
+    /// If our KeyUpdate (this one or the answer open() seals) was sealed but the new write key
+    /// could not be set, nothing is sealed any more, seal_alert() included.
     std::size_t seal(std::span<const std::span<const std::uint8_t>> pieces, std::uint8_t* out);
 
     /// Seals an alert record (close_notify: warning; others: fatal) into `out` (≥ 64 bytes).
@@ -167,7 +169,6 @@ private:
             std::uint8_t* out);
     std::size_t seal_key_update(bool update_requested, std::uint8_t* out);
     bool update_read_key();
-    bool update_write_key();
     bool
     decrypt(const std::uint8_t* nonce,
             const std::uint8_t* aad,
@@ -205,6 +206,8 @@ private:
     std::uint8_t pending_len_ = 0;
     bool tls13_ = false;
     bool broken_ = false;
+    /// Our KeyUpdate was sealed but the new write key could not be set: nothing more is sealed.
+    bool write_dead_ = false;
     record_aead aead_ = record_aead::aes_128_gcm;
     record_alert alert_ = record_alert::close_notify;
     std::uint8_t records_without_data_ = 0;

@@ -11,11 +11,57 @@
 #include <string>
 #include <vector>
 
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
 #include "test_certs.hpp"
+
+// Fault injection for the KeyUpdate paths: this binary's own EVP_KDF_derive and
+// EVP_CipherInit_ex take the place of libcrypto's (the static transport library binds to them,
+// libssl's calls are interposed) and forward to libcrypto's, unless a test has armed one to
+// fail: `n` = the n-th call from now fails (once), 0 = none.
+namespace {
+std::atomic<int> kdf_fail_at{0};
+std::atomic<int> cipher_init_fail_at{0};
+
+bool injected_failure(std::atomic<int>& at) {
+    int v = at.load();
+    while (v > 0 && !at.compare_exchange_weak(v, v - 1)) {
+    }
+    return v == 1;
+}
+} // namespace
+
+extern "C" int EVP_KDF_derive(
+        EVP_KDF_CTX* ctx, unsigned char* key, size_t keylen, const OSSL_PARAM params[]) {
+    using fn = int (*)(EVP_KDF_CTX*, unsigned char*, size_t, const OSSL_PARAM[]);
+    static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_KDF_derive"));
+    if (injected_failure(kdf_fail_at)) {
+        return 0;
+    }
+    return real(ctx, key, keylen, params);
+}
+
+extern "C" int EVP_CipherInit_ex(
+        EVP_CIPHER_CTX* ctx,
+        const EVP_CIPHER* cipher,
+        ENGINE* impl,
+        const unsigned char* key,
+        const unsigned char* iv,
+        int enc) {
+    using fn = int (*)(
+            EVP_CIPHER_CTX*, const EVP_CIPHER*, ENGINE*, const unsigned char*,
+            const unsigned char*, int);
+    static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_CipherInit_ex"));
+    // Only the keying calls (a key, no IV) count; per-record calls set the IV alone.
+    if (key != nullptr && iv == nullptr && injected_failure(cipher_init_fail_at)) {
+        return 0;
+    }
+    return real(ctx, cipher, impl, key, iv, enc);
+}
 
 #if defined(__SANITIZE_ADDRESS__)
 extern "C" int __sanitizer_install_malloc_and_free_hooks(
@@ -923,6 +969,111 @@ TEST_CASE("tls_record [RFC5746][RFC5246-7.4.1.2]: a TLS 1.2 renegotiation attemp
         CHECK(p.open_all(hello, true, &st).empty());
         CHECK(st == std::vector<open_status>{open_status::fatal});
         CHECK(p.rec().alert() == record_alert::unexpected_message);
+    }
+}
+
+/// The first `n` bytes of keystream that sealed TLS 1.3 record `wire` whose inner plaintext
+/// begins with `inner`.
+bytes keystream13(std::span<const std::uint8_t> wire, std::span<const std::uint8_t> inner) {
+    bytes ks(inner.size());
+    for (std::size_t i = 0; i < inner.size(); ++i) {
+        ks[i] = static_cast<std::uint8_t>(wire[tls_record::header_len + i] ^ inner[i]);
+    }
+    return ks;
+}
+
+TEST_CASE("tls_record [RFC8446-5.3][RFC8446-4.6.3][RFC8446-7.2]: a KeyUpdate of ours whose key "
+          "derivation fails reuses no nonce; the alert after it is read by the client") {
+    // Finding: update_write_key() reset the write sequence to 0 and advanced the secret even
+    // when a derivation failed, leaving the old key and IV in place: the internal_error alert
+    // sealed next reused the nonce of the first record under that key (AES-GCM: keystream
+    // and GHASH key exposed).
+    for (const suite& s : all_suites) {
+        if (!is13(s)) {
+            continue;
+        }
+        CAPTURE(suite_name(s));
+        for (int fail_at : {1, 2, 3}) { // "traffic upd", "key", "iv" of the next write key
+            for (bool answering : {false, true}) {
+                CAPTURE(fail_at);
+                CAPTURE(answering);
+                pair p(s, 2);
+                const bytes first = pattern(64, 1);
+                const bytes w0 = p.seal({first}); // write sequence 0
+                p.to_client(w0);
+                CHECK(p.client_read() == first);
+                if (answering) {
+                    // The client asks for our KeyUpdate: our read key moves on (three
+                    // derivations), then answering it fails.
+                    REQUIRE(SSL_key_update(p.client(), SSL_KEY_UPDATE_REQUESTED) == 1);
+                    bytes wire = p.client_write(pattern(10, 2));
+                    kdf_fail_at = 3 + fail_at;
+                    std::vector<open_status> st;
+                    p.open_all(wire, true, &st);
+                    CHECK(st.back() == open_status::fatal);
+                    CHECK(p.rec().pending_control().empty());
+                } else {
+                    const bytes second = pattern(64, 2);
+                    p.to_client(p.seal({second})); // sequence 1; the next seal is due a KeyUpdate
+                    CHECK(p.client_read() == second);
+                    kdf_fail_at = fail_at;
+                    const bytes third = pattern(64, 3);
+                    bytes out(third.size() + tls_record::max_seal_overhead);
+                    std::span<const std::uint8_t> piece = third;
+                    CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+                }
+                CHECK(kdf_fail_at.exchange(0) == 0);
+                CHECK(p.rec().alert() == record_alert::internal_error);
+                std::uint8_t a[64];
+                const std::size_t k = p.rec().seal_alert(record_alert::internal_error, a);
+                REQUIRE(k != 0);
+                const std::uint8_t alert_inner[3] = {2, 80, 21};
+                CHECK(keystream13({a, k}, alert_inner) != keystream13(w0, {first.data(), 3}));
+                // Sealed under the key and sequence number the client expects.
+                p.to_client({a, k});
+                std::uint8_t buf[16];
+                ERR_clear_error();
+                CHECK(SSL_read(p.client(), buf, sizeof buf) <= 0);
+                CHECK(ERR_GET_REASON(ERR_peek_last_error()) ==
+                      SSL_AD_REASON_OFFSET + SSL_AD_INTERNAL_ERROR);
+                ERR_clear_error();
+            }
+        }
+    }
+}
+
+TEST_CASE("tls_record [RFC8446-4.6.3]: once our KeyUpdate is sealed but the new write key cannot "
+          "be set, nothing more is sealed") {
+    for (const suite& s : all_suites) {
+        if (!is13(s)) {
+            continue;
+        }
+        CAPTURE(suite_name(s));
+        for (bool answering : {false, true}) {
+            CAPTURE(answering);
+            pair p(s, 1);
+            crafter c(p);
+            const bytes first = pattern(64, 1);
+            bytes w0 = p.seal({first});
+            if (answering) {
+                const bytes request = c.key_update(true);
+                cipher_init_fail_at = 2; // the read key's, then the write key's
+                CHECK(open_one(p.rec(), request) == open_status::fatal);
+            } else {
+                cipher_init_fail_at = 1;
+                bytes out(first.size() + tls_record::max_seal_overhead);
+                std::span<const std::uint8_t> piece = first;
+                CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+            }
+            CHECK(cipher_init_fail_at.exchange(0) == 0);
+            CHECK(p.rec().alert() == record_alert::internal_error);
+            CHECK(std::strlen(p.rec().reason()) > 0);
+            std::uint8_t a[64];
+            CHECK(p.rec().seal_alert(record_alert::internal_error, a) == 0);
+            bytes out(first.size() + tls_record::max_seal_overhead);
+            std::span<const std::uint8_t> piece = first;
+            CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+        }
     }
 }
 
