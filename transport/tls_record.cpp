@@ -426,25 +426,33 @@ open_status tls_record::open13(std::span<std::uint8_t> rec, std::uint8_t* out, s
     }
     const std::uint8_t type = out[i - 1];
     const std::size_t content_len = i - 1;
+    open_status st = open_status::fatal;
     switch (type) {
     case ct_application_data:
-        if (content_len == 0) {
-            return without_data();
+        if (content_len != 0) {
+            records_without_data_ = 0;
+            n = content_len;
+            return open_status::data;
         }
-        records_without_data_ = 0;
-        n = content_len;
-        return open_status::data;
+        st = without_data();
+        break;
     case ct_alert:
-        return on_alert(out, content_len);
+        st = on_alert(out, content_len);
+        break;
     case ct_handshake:
-        return on_handshake13(out, content_len);
+        st = on_handshake13(out, content_len);
+        break;
     default:
-        OPENSSL_cleanse(out, inner_len);
-        return fail(
+        st = fail(
                 record_alert::unexpected_message,
                 type == ct_change_cipher_spec ? "protected change_cipher_spec"
                                               : "unknown TLS 1.3 inner content type");
+        break;
     }
+    if (st == open_status::fatal) {
+        OPENSSL_cleanse(out, inner_len); // nothing of a failed record stays readable
+    }
+    return st;
 }
 
 open_status tls_record::open12(std::span<std::uint8_t> rec, std::uint8_t* out, std::size_t& n) {
@@ -489,22 +497,31 @@ open_status tls_record::open12(std::span<std::uint8_t> rec, std::uint8_t* out, s
     if (shift) {
         std::memmove(out, dst, plain_len);
     }
+    open_status st = open_status::fatal;
     switch (type) {
     case ct_application_data:
-        if (plain_len == 0) {
-            return without_data();
+        if (plain_len != 0) {
+            records_without_data_ = 0;
+            n = plain_len;
+            return open_status::data;
         }
-        records_without_data_ = 0;
-        n = plain_len;
-        return open_status::data;
+        st = without_data();
+        break;
     case ct_alert:
-        return on_alert(out, plain_len);
+        st = on_alert(out, plain_len);
+        break;
     default: // ct_handshake: record_size let no other type through
-        OPENSSL_cleanse(out, plain_len);
-        return fail(
+        st = fail(
                 record_alert::unexpected_message,
                 "TLS 1.2 handshake message after the handshake (renegotiation refused)");
+        break;
     }
+    if (st == open_status::fatal) {
+        // Nothing of a failed record stays readable: in place, the memmove left the last
+        // 8 bytes of plaintext behind it too.
+        OPENSSL_cleanse(out, plain_len + (shift ? explicit_len : 0));
+    }
+    return st;
 }
 
 open_status tls_record::without_data() {

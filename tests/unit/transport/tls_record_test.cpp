@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <dlfcn.h>
@@ -1073,6 +1074,58 @@ TEST_CASE("tls_record [RFC8446-4.6.3]: once our KeyUpdate is sealed but the new 
             bytes out(first.size() + tls_record::max_seal_overhead);
             std::span<const std::uint8_t> piece = first;
             CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+        }
+    }
+}
+
+TEST_CASE("tls_record [RFC8446-6][RFC5246-7.2]: a fatal record leaves none of its authentic "
+          "plaintext in the output buffer") {
+    // Finding: the fatal paths after a good tag (an alert record not of 2 bytes, a handshake
+    // message other than KeyUpdate, a misplaced KeyUpdate, the peer's fatal alert, the 33rd
+    // record without data) returned with the decrypted plaintext left in `out`, although the
+    // header promises that `out` holds nothing of a failed record.
+    constexpr std::uint8_t mark = 0xa5;
+    for (const suite& s : all_suites) {
+        CAPTURE(suite_name(s));
+        std::vector<std::pair<const char*, bytes>> cases;
+        {
+            bytes alert(20, mark);
+            cases.emplace_back("alert record of 20 bytes", alert);
+            bytes hs = {4, 0, 0, 16};
+            hs.resize(20, mark);
+            cases.emplace_back("handshake message other than KeyUpdate", hs);
+            bytes ku = {24, 0, 0, 1, 0};
+            ku.resize(20, mark);
+            cases.emplace_back("KeyUpdate followed by more", ku);
+        }
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            CAPTURE(cases[i].first);
+            for (bool in_place : {false, true}) {
+                CAPTURE(in_place);
+                pair p(s);
+                crafter c(p);
+                bytes w = c.inner(i == 0 ? 21 : 22, cases[i].second);
+                bytes sep(w.size(), 0);
+                std::uint8_t* out = in_place ? w.data() + tls_record::header_len : sep.data();
+                std::size_t n = 99;
+                CHECK(p.rec().open(w, out, n) == open_status::fatal);
+                CHECK(n == 0);
+                // Everything decryption wrote (in place: the explicit nonce's 8 bytes too),
+                // not the tag after it.
+                const std::size_t room = w.size() - tls_record::header_len - 16;
+                CHECK(std::memchr(out, mark, room) == nullptr);
+            }
+        }
+        {
+            // The peer's fatal alert (TLS 1.3: any alert but close_notify and user_canceled).
+            pair p(s);
+            crafter c(p);
+            bytes w = c.inner(21, {2, mark});
+            bytes sep(w.size(), 0);
+            std::size_t n = 99;
+            CHECK(p.rec().open(w, sep.data(), n) == open_status::fatal);
+            CHECK(p.rec().received_alert() == mark);
+            CHECK(std::memchr(sep.data(), mark, sep.size()) == nullptr);
         }
     }
 }
