@@ -426,25 +426,33 @@ open_status tls_record::open13(std::span<std::uint8_t> rec, std::uint8_t* out, s
     }
     const std::uint8_t type = out[i - 1];
     const std::size_t content_len = i - 1;
+    open_status st = open_status::fatal;
     switch (type) {
     case ct_application_data:
-        if (content_len == 0) {
-            return without_data();
+        if (content_len != 0) {
+            records_without_data_ = 0;
+            n = content_len;
+            return open_status::data;
         }
-        records_without_data_ = 0;
-        n = content_len;
-        return open_status::data;
+        st = without_data();
+        break;
     case ct_alert:
-        return on_alert(out, content_len);
+        st = on_alert(out, content_len);
+        break;
     case ct_handshake:
-        return on_handshake13(out, content_len);
+        st = on_handshake13(out, content_len);
+        break;
     default:
-        OPENSSL_cleanse(out, inner_len);
-        return fail(
+        st = fail(
                 record_alert::unexpected_message,
                 type == ct_change_cipher_spec ? "protected change_cipher_spec"
                                               : "unknown TLS 1.3 inner content type");
+        break;
     }
+    if (st == open_status::fatal) {
+        OPENSSL_cleanse(out, inner_len); // nothing of a failed record stays readable
+    }
+    return st;
 }
 
 open_status tls_record::open12(std::span<std::uint8_t> rec, std::uint8_t* out, std::size_t& n) {
@@ -489,22 +497,31 @@ open_status tls_record::open12(std::span<std::uint8_t> rec, std::uint8_t* out, s
     if (shift) {
         std::memmove(out, dst, plain_len);
     }
+    open_status st = open_status::fatal;
     switch (type) {
     case ct_application_data:
-        if (plain_len == 0) {
-            return without_data();
+        if (plain_len != 0) {
+            records_without_data_ = 0;
+            n = plain_len;
+            return open_status::data;
         }
-        records_without_data_ = 0;
-        n = plain_len;
-        return open_status::data;
+        st = without_data();
+        break;
     case ct_alert:
-        return on_alert(out, plain_len);
+        st = on_alert(out, plain_len);
+        break;
     default: // ct_handshake: record_size let no other type through
-        OPENSSL_cleanse(out, plain_len);
-        return fail(
+        st = fail(
                 record_alert::unexpected_message,
                 "TLS 1.2 handshake message after the handshake (renegotiation refused)");
+        break;
     }
+    if (st == open_status::fatal) {
+        // Nothing of a failed record stays readable: in place, the memmove left the last
+        // 8 bytes of plaintext behind it too.
+        OPENSSL_cleanse(out, plain_len + (shift ? explicit_len : 0));
+    }
+    return st;
 }
 
 open_status tls_record::without_data() {
@@ -596,51 +613,77 @@ open_status tls_record::on_handshake13(const std::uint8_t* p, std::size_t len) {
     return without_data();
 }
 
-bool tls_record::update_read_key() {
-    // RFC 8446 §7.2: application_traffic_secret_N+1 =
-    //   HKDF-Expand-Label(application_traffic_secret_N, "traffic upd", "", Hash.length).
-    const std::size_t hash_len = hash_len_of(aead_);
-    std::uint8_t next[48];
-    std::uint8_t key[32];
-    const bool ok =
-            hkdf_expand_label(aead_, read_secret_, hash_len, "traffic upd", next, hash_len) &&
-            hkdf_expand_label(aead_, next, hash_len, "key", key, key_len_of(aead_)) &&
-            hkdf_expand_label(aead_, next, hash_len, "iv", read_iv_, nonce_len) &&
-            set_key(read_ctx_, nullptr, key, false);
-    std::memcpy(read_secret_, next, hash_len);
-    OPENSSL_cleanse(next, sizeof next);
-    OPENSSL_cleanse(key, sizeof key);
-    read_seq_ = 0;
-    return ok;
+namespace {
+
+/// RFC 8446 §7.2: application_traffic_secret_N+1 =
+///   HKDF-Expand-Label(application_traffic_secret_N, "traffic upd", "", Hash.length),
+/// and its key and IV (§7.3), into the caller's temporaries; nothing is changed on failure.
+bool next_traffic_keys(
+        record_aead a,
+        const std::uint8_t* secret,
+        std::uint8_t* next,
+        std::uint8_t* key,
+        std::uint8_t* iv) {
+    const std::size_t hash_len = hash_len_of(a);
+    return hkdf_expand_label(a, secret, hash_len, "traffic upd", next, hash_len) &&
+           hkdf_expand_label(a, next, hash_len, "key", key, key_len_of(a)) &&
+           hkdf_expand_label(a, next, hash_len, "iv", iv, nonce_len);
 }
 
-bool tls_record::update_write_key() {
-    const std::size_t hash_len = hash_len_of(aead_);
+} // namespace
+
+bool tls_record::update_read_key() {
     std::uint8_t next[48];
     std::uint8_t key[32];
-    const bool ok =
-            hkdf_expand_label(aead_, write_secret_, hash_len, "traffic upd", next, hash_len) &&
-            hkdf_expand_label(aead_, next, hash_len, "key", key, key_len_of(aead_)) &&
-            hkdf_expand_label(aead_, next, hash_len, "iv", write_iv_, nonce_len) &&
-            set_key(write_ctx_, nullptr, key, true);
-    std::memcpy(write_secret_, next, hash_len);
+    std::uint8_t iv[nonce_len];
+    // The read side is broken (every later open() fatal) if this fails, but commit nothing
+    // half-way all the same.
+    const bool ok = next_traffic_keys(aead_, read_secret_, next, key, iv) &&
+                    set_key(read_ctx_, nullptr, key, false);
+    if (ok) {
+        std::memcpy(read_secret_, next, hash_len_of(aead_));
+        std::memcpy(read_iv_, iv, nonce_len);
+        read_seq_ = 0;
+    }
     OPENSSL_cleanse(next, sizeof next);
     OPENSSL_cleanse(key, sizeof key);
-    write_seq_ = 0;
+    OPENSSL_cleanse(iv, sizeof iv);
     return ok;
 }
 
 std::size_t tls_record::seal_key_update(bool update_requested, std::uint8_t* out) {
-    const std::uint8_t msg[5] = {hs_key_update, 0, 0, 1, std::uint8_t{update_requested}};
-    const std::span<const std::uint8_t> piece(msg, sizeof msg);
-    const std::size_t k = seal_record(ct_handshake, {&piece, 1}, sizeof msg, 0, out);
-    if (k == 0) {
-        return 0;
-    }
-    if (!update_write_key()) {
+    // §4.6.3: the KeyUpdate goes under the old key, everything after it under the new one.
+    // The next keys are derived before the KeyUpdate is sealed: if that fails nothing has
+    // changed and an alert can still be sealed under the current key. Only the switch of the
+    // context's key can fail after the KeyUpdate took its sequence number; then nothing more
+    // is sealed (as OpenSSL marks its write state invalid), since the key, IV and sequence
+    // number are no longer known to go together. Never reset the sequence number under the
+    // old key: that reuses its nonces.
+    std::uint8_t next[48];
+    std::uint8_t key[32];
+    std::uint8_t iv[nonce_len];
+    std::size_t k = 0;
+    if (!next_traffic_keys(aead_, write_secret_, next, key, iv)) {
         fail(record_alert::internal_error, "KeyUpdate: cannot derive the next write key");
-        return 0;
+    } else {
+        const std::uint8_t msg[5] = {hs_key_update, 0, 0, 1, std::uint8_t{update_requested}};
+        const std::span<const std::uint8_t> piece(msg, sizeof msg);
+        k = seal_record(ct_handshake, {&piece, 1}, sizeof msg, 0, out);
+        if (k != 0 && !set_key(write_ctx_, nullptr, key, true)) {
+            write_dead_ = true;
+            OPENSSL_cleanse(out, k);
+            k = 0;
+            fail(record_alert::internal_error, "KeyUpdate: cannot set the next write key");
+        }
+        if (k != 0) {
+            std::memcpy(write_secret_, next, hash_len_of(aead_));
+            std::memcpy(write_iv_, iv, nonce_len);
+            write_seq_ = 0;
+        }
     }
+    OPENSSL_cleanse(next, sizeof next);
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(iv, sizeof iv);
     return k;
 }
 
@@ -680,6 +723,10 @@ std::size_t tls_record::seal_record(
         std::size_t total,
         std::size_t padding,
         std::uint8_t* out) {
+    if (write_dead_) {
+        fail(record_alert::internal_error, "nothing is sealed after a failed write key change");
+        return 0;
+    }
     if (write_seq_ == last_seq) {
         fail(record_alert::internal_error, "write sequence number exhausted");
         return 0;
@@ -700,7 +747,10 @@ std::size_t tls_record::seal_record(
         len = explicit_len + total + tag_len;
         put_header(out, type, len);
         if (explicit_len != 0) {
-            // The explicit nonce is the sequence number, as OpenSSL does: unique per key.
+            // The explicit nonce is the sequence number (RFC 5288 §3 allows it): unique among
+            // ours. OpenSSL sealed one record under this key (our Finished) with a nonce that
+            // starts at a random 64-bit value; the chance that it equals one of our N
+            // sequence numbers is N / 2^64.
             std::memcpy(nonce, write_iv_, 4);
             put_u64(nonce + 4, write_seq_);
             std::memcpy(p, nonce + 4, explicit_nonce_len);

@@ -9,12 +9,14 @@
 // (RFC 5246 §6.2.3.3 with RFC 5288 AES-GCM, RFC 7905 ChaCha20-Poly1305); AEAD only: AES-128-GCM,
 // AES-256-GCM, ChaCha20-Poly1305 — exactly what tls_context allows.
 //
-// Server side only: "read" = the client's direction, "write" = ours.
+// Server side ("read" = the client's direction, "write" = ours); record_secrets::client_side
+// turns it around for tests and the fuzz target.
 // Nonces: a record is sealed once with the next sequence number, which is never reused; a
 // record that waits for the socket is kept as ciphertext and sent as it is, never sealed again.
 // Secrets: cleansed (OPENSSL_cleanse) when replaced and on destruction; never logged.
-// Owns: two AEAD cipher contexts, the TLS 1.3 traffic secrets, the sequence numbers; no buffer.
-// No allocation per record.
+// Owns: two AEAD cipher contexts, the TLS 1.3 traffic secrets, the sequence numbers; no buffer
+// but the 27 bytes of an unsent KeyUpdate. No allocation per record (a KeyUpdate allocates
+// transiently inside OpenSSL's HKDF). 208 bytes + 2.3 KB of OpenSSL heap (the two contexts).
 // Thread safety: one connection's, shard-confined.
 
 #include <cstddef>
@@ -128,6 +130,8 @@ public:
     /// below AES-GCM's limit) it is written first, in the same output. 0 (nothing written) when
     /// it cannot: more than max_plain() bytes, sequence numbers exhausted (TLS 1.2 after 2^64-1
     /// records) or an OpenSSL failure; alert() is then internal_error: close the connection.
+    /// If our KeyUpdate (this one or the answer open() seals) was sealed but the new write key
+    /// could not be set, nothing is sealed any more, seal_alert() included.
     std::size_t seal(std::span<const std::span<const std::uint8_t>> pieces, std::uint8_t* out);
 
     /// Seals an alert record (close_notify: warning; others: fatal) into `out` (≥ 64 bytes).
@@ -165,7 +169,6 @@ private:
             std::uint8_t* out);
     std::size_t seal_key_update(bool update_requested, std::uint8_t* out);
     bool update_read_key();
-    bool update_write_key();
     bool
     decrypt(const std::uint8_t* nonce,
             const std::uint8_t* aad,
@@ -203,6 +206,8 @@ private:
     std::uint8_t pending_len_ = 0;
     bool tls13_ = false;
     bool broken_ = false;
+    /// Our KeyUpdate was sealed but the new write key could not be set: nothing more is sealed.
+    bool write_dead_ = false;
     record_aead aead_ = record_aead::aes_128_gcm;
     record_alert alert_ = record_alert::close_notify;
     std::uint8_t records_without_data_ = 0;

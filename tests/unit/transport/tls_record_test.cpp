@@ -9,13 +9,60 @@
 #include <atomic>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
 #include "test_certs.hpp"
+
+// Fault injection for the KeyUpdate paths: this binary's own EVP_KDF_derive and
+// EVP_CipherInit_ex take the place of libcrypto's (the static transport library binds to them,
+// libssl's calls are interposed) and forward to libcrypto's, unless a test has armed one to
+// fail: `n` = the n-th call from now fails (once), 0 = none.
+namespace {
+std::atomic<int> kdf_fail_at{0};
+std::atomic<int> cipher_init_fail_at{0};
+
+bool injected_failure(std::atomic<int>& at) {
+    int v = at.load();
+    while (v > 0 && !at.compare_exchange_weak(v, v - 1)) {
+    }
+    return v == 1;
+}
+} // namespace
+
+extern "C" int EVP_KDF_derive(
+        EVP_KDF_CTX* ctx, unsigned char* key, size_t keylen, const OSSL_PARAM params[]) {
+    using fn = int (*)(EVP_KDF_CTX*, unsigned char*, size_t, const OSSL_PARAM[]);
+    static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_KDF_derive"));
+    if (injected_failure(kdf_fail_at)) {
+        return 0;
+    }
+    return real(ctx, key, keylen, params);
+}
+
+extern "C" int EVP_CipherInit_ex(
+        EVP_CIPHER_CTX* ctx,
+        const EVP_CIPHER* cipher,
+        ENGINE* impl,
+        const unsigned char* key,
+        const unsigned char* iv,
+        int enc) {
+    using fn = int (*)(
+            EVP_CIPHER_CTX*, const EVP_CIPHER*, ENGINE*, const unsigned char*,
+            const unsigned char*, int);
+    static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_CipherInit_ex"));
+    // Only the keying calls (a key, no IV) count; per-record calls set the IV alone.
+    if (key != nullptr && iv == nullptr && injected_failure(cipher_init_fail_at)) {
+        return 0;
+    }
+    return real(ctx, cipher, impl, key, iv, enc);
+}
 
 #if defined(__SANITIZE_ADDRESS__)
 extern "C" int __sanitizer_install_malloc_and_free_hooks(
@@ -926,6 +973,163 @@ TEST_CASE("tls_record [RFC5746][RFC5246-7.4.1.2]: a TLS 1.2 renegotiation attemp
     }
 }
 
+/// The first `n` bytes of keystream that sealed TLS 1.3 record `wire` whose inner plaintext
+/// begins with `inner`.
+bytes keystream13(std::span<const std::uint8_t> wire, std::span<const std::uint8_t> inner) {
+    bytes ks(inner.size());
+    for (std::size_t i = 0; i < inner.size(); ++i) {
+        ks[i] = static_cast<std::uint8_t>(wire[tls_record::header_len + i] ^ inner[i]);
+    }
+    return ks;
+}
+
+TEST_CASE("tls_record [RFC8446-5.3][RFC8446-4.6.3][RFC8446-7.2]: a KeyUpdate of ours whose key "
+          "derivation fails reuses no nonce; the alert after it is read by the client") {
+    // Finding: update_write_key() reset the write sequence to 0 and advanced the secret even
+    // when a derivation failed, leaving the old key and IV in place: the internal_error alert
+    // sealed next reused the nonce of the first record under that key (AES-GCM: keystream
+    // and GHASH key exposed).
+    for (const suite& s : all_suites) {
+        if (!is13(s)) {
+            continue;
+        }
+        CAPTURE(suite_name(s));
+        for (int fail_at : {1, 2, 3}) { // "traffic upd", "key", "iv" of the next write key
+            for (bool answering : {false, true}) {
+                CAPTURE(fail_at);
+                CAPTURE(answering);
+                pair p(s, 2);
+                const bytes first = pattern(64, 1);
+                const bytes w0 = p.seal({first}); // write sequence 0
+                p.to_client(w0);
+                CHECK(p.client_read() == first);
+                if (answering) {
+                    // The client asks for our KeyUpdate: our read key moves on (three
+                    // derivations), then answering it fails.
+                    REQUIRE(SSL_key_update(p.client(), SSL_KEY_UPDATE_REQUESTED) == 1);
+                    bytes wire = p.client_write(pattern(10, 2));
+                    kdf_fail_at = 3 + fail_at;
+                    std::vector<open_status> st;
+                    p.open_all(wire, true, &st);
+                    CHECK(st.back() == open_status::fatal);
+                    CHECK(p.rec().pending_control().empty());
+                } else {
+                    const bytes second = pattern(64, 2);
+                    p.to_client(p.seal({second})); // sequence 1; the next seal is due a KeyUpdate
+                    CHECK(p.client_read() == second);
+                    kdf_fail_at = fail_at;
+                    const bytes third = pattern(64, 3);
+                    bytes out(third.size() + tls_record::max_seal_overhead);
+                    std::span<const std::uint8_t> piece = third;
+                    CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+                }
+                CHECK(kdf_fail_at.exchange(0) == 0);
+                CHECK(p.rec().alert() == record_alert::internal_error);
+                std::uint8_t a[64];
+                const std::size_t k = p.rec().seal_alert(record_alert::internal_error, a);
+                REQUIRE(k != 0);
+                const std::uint8_t alert_inner[3] = {2, 80, 21};
+                CHECK(keystream13({a, k}, alert_inner) != keystream13(w0, {first.data(), 3}));
+                // Sealed under the key and sequence number the client expects.
+                p.to_client({a, k});
+                std::uint8_t buf[16];
+                ERR_clear_error();
+                CHECK(SSL_read(p.client(), buf, sizeof buf) <= 0);
+                CHECK(ERR_GET_REASON(ERR_peek_last_error()) ==
+                      SSL_AD_REASON_OFFSET + SSL_AD_INTERNAL_ERROR);
+                ERR_clear_error();
+            }
+        }
+    }
+}
+
+TEST_CASE("tls_record [RFC8446-4.6.3]: once our KeyUpdate is sealed but the new write key cannot "
+          "be set, nothing more is sealed") {
+    for (const suite& s : all_suites) {
+        if (!is13(s)) {
+            continue;
+        }
+        CAPTURE(suite_name(s));
+        for (bool answering : {false, true}) {
+            CAPTURE(answering);
+            pair p(s, 1);
+            crafter c(p);
+            const bytes first = pattern(64, 1);
+            bytes w0 = p.seal({first});
+            if (answering) {
+                const bytes request = c.key_update(true);
+                cipher_init_fail_at = 2; // the read key's, then the write key's
+                CHECK(open_one(p.rec(), request) == open_status::fatal);
+            } else {
+                cipher_init_fail_at = 1;
+                bytes out(first.size() + tls_record::max_seal_overhead);
+                std::span<const std::uint8_t> piece = first;
+                CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+            }
+            CHECK(cipher_init_fail_at.exchange(0) == 0);
+            CHECK(p.rec().alert() == record_alert::internal_error);
+            CHECK(std::strlen(p.rec().reason()) > 0);
+            std::uint8_t a[64];
+            CHECK(p.rec().seal_alert(record_alert::internal_error, a) == 0);
+            bytes out(first.size() + tls_record::max_seal_overhead);
+            std::span<const std::uint8_t> piece = first;
+            CHECK(p.rec().seal({&piece, 1}, out.data()) == 0);
+        }
+    }
+}
+
+TEST_CASE("tls_record [RFC8446-6][RFC5246-7.2]: a fatal record leaves none of its authentic "
+          "plaintext in the output buffer") {
+    // Finding: the fatal paths after a good tag (an alert record not of 2 bytes, a handshake
+    // message other than KeyUpdate, a misplaced KeyUpdate, the peer's fatal alert, the 33rd
+    // record without data) returned with the decrypted plaintext left in `out`, although the
+    // header promises that `out` holds nothing of a failed record.
+    constexpr std::uint8_t mark = 0xa5;
+    for (const suite& s : all_suites) {
+        CAPTURE(suite_name(s));
+        std::vector<std::pair<const char*, bytes>> cases;
+        {
+            bytes alert(20, mark);
+            cases.emplace_back("alert record of 20 bytes", alert);
+            bytes hs = {4, 0, 0, 16};
+            hs.resize(20, mark);
+            cases.emplace_back("handshake message other than KeyUpdate", hs);
+            bytes ku = {24, 0, 0, 1, 0};
+            ku.resize(20, mark);
+            cases.emplace_back("KeyUpdate followed by more", ku);
+        }
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            CAPTURE(cases[i].first);
+            for (bool in_place : {false, true}) {
+                CAPTURE(in_place);
+                pair p(s);
+                crafter c(p);
+                bytes w = c.inner(i == 0 ? 21 : 22, cases[i].second);
+                bytes sep(w.size(), 0);
+                std::uint8_t* out = in_place ? w.data() + tls_record::header_len : sep.data();
+                std::size_t n = 99;
+                CHECK(p.rec().open(w, out, n) == open_status::fatal);
+                CHECK(n == 0);
+                // Everything decryption wrote (in place: the explicit nonce's 8 bytes too),
+                // not the tag after it.
+                const std::size_t room = w.size() - tls_record::header_len - 16;
+                CHECK(std::memchr(out, mark, room) == nullptr);
+            }
+        }
+        {
+            // The peer's fatal alert (TLS 1.3: any alert but close_notify and user_canceled).
+            pair p(s);
+            crafter c(p);
+            bytes w = c.inner(21, {2, mark});
+            bytes sep(w.size(), 0);
+            std::size_t n = 99;
+            CHECK(p.rec().open(w, sep.data(), n) == open_status::fatal);
+            CHECK(p.rec().received_alert() == mark);
+            CHECK(std::memchr(sep.data(), mark, sep.size()) == nullptr);
+        }
+    }
+}
+
 TEST_CASE("tls_record: sequence numbers never wrap") {
     for (const suite& s : all_suites) {
         if (is13(s)) {
@@ -1062,3 +1266,62 @@ TEST_CASE("tls_record: no heap allocation per record (seal, open in place and no
     }
 }
 #endif
+
+namespace {
+
+bytes from_hex(const char* h) {
+    bytes out;
+    std::string s;
+    for (const char* p = h; *p != '\0'; ++p) {
+        if (*p != ' ') {
+            s += *p;
+        }
+    }
+    out.resize(s.size() / 2);
+    put_hex(s, out.data());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("tls_record [RFC8448-3][RFC8446-7.3][RFC8446-5.2]: the RFC 8448 1-RTT trace's "
+          "application data records, sealed byte-exact and opened") {
+    // RFC 8448 §3 (TLS_AES_128_GCM_SHA256): the application traffic secrets, then the client's
+    // first application-data record (sequence 0) and the server's (sequence 1: its
+    // NewSessionTicket was 0), each carrying the bytes 00..31.
+    record_secrets s;
+    s.version = TLS1_3_VERSION;
+    s.aead = record_aead::aes_128_gcm;
+    s.hash = EVP_sha256();
+    s.secret_len =
+            put_hex("9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5", s.client);
+    put_hex("a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643", s.server);
+    s.read_seq = 0;
+    s.write_seq = 1;
+    auto r = tls_record::make(s);
+    REQUIRE(r != nullptr);
+
+    bytes payload(50);
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+        payload[i] = static_cast<std::uint8_t>(i);
+    }
+    const bytes client_record = from_hex(
+            "17 03 03 00 43 a2 3f 70 54 b6 2c 94 d0 af fa fe 82 28 ba 55 cb ef ac ea 42 f9 14 aa"
+            " 66 bc ab 3f 2b 98 19 a8 a5 b4 6b 39 5b d5 4a 9a 20 44 1e 2b 62 97 4e 1f 5a 62 92"
+            " a2 97 70 14 bd 1e 3d ea e6 3a ee bb 21 69 49 15 e4");
+    const bytes server_record = from_hex(
+            "17 03 03 00 43 2e 93 7e 11 ef 4a c7 40 e5 38 ad 36 00 5f c4 a4 69 32 fc 32 25 d0 5f"
+            " 82 aa 1b 36 e3 0e fa f9 7d 90 e6 df fc 60 2d cb 50 1a 59 a8 fc c4 9c 4b f2 e5 f0"
+            " a2 1c 00 47 c2 ab f3 32 54 0d d0 32 e1 67 c2 95 5d");
+
+    bytes in = client_record;
+    std::size_t n = 0;
+    CHECK(r->open(in, in.data() + tls_record::header_len, n) == open_status::data);
+    CHECK(bytes(in.begin() + 5, in.begin() + 5 + static_cast<long>(n)) == payload);
+
+    bytes out(payload.size() + tls_record::max_seal_overhead);
+    std::span<const std::uint8_t> piece = payload;
+    std::size_t k = r->seal({&piece, 1}, out.data());
+    out.resize(k);
+    CHECK(out == server_record);
+}
