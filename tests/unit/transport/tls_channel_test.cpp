@@ -311,6 +311,22 @@ public:
         return flush();
     }
 
+    /// `data` as records sent `piece` bytes per send(): the server sees headers and records cut
+    /// anywhere.
+    bool write_in_pieces(std::string_view data, std::size_t piece) {
+        std::size_t n = 0;
+        if (SSL_write_ex(ssl_, data.data(), data.size(), &n) != 1) {
+            return false;
+        }
+        const std::string wire = take_output();
+        for (std::size_t off = 0; off < wire.size(); off += piece) {
+            if (!send_all(std::string_view(wire).substr(off, piece))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /// One application-data record of `data` with one bit of its tag flipped.
     bool write_tampered(std::string_view data) {
         std::size_t n = 0;
@@ -600,6 +616,34 @@ TEST_CASE("tls channel, builtin record layer: each version and AEAD suite, 160 K
         CHECK(srv.ssl_freed); // the SSL object is gone
         CHECK(srv.layer_active);
         CHECK(srv.received == 6 + big.size() + 5);
+        CHECK(srv.end == td::tls_status::eof);
+    }
+}
+
+TEST_CASE("tls channel, builtin record layer: records that arrive a few bytes at a time") {
+    t::test_pki pki;
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        CAPTURE(version);
+        channel_server srv(pki);
+        mem_client c(
+                pki,
+                srv.port,
+                version,
+                version == TLS1_3_VERSION ? "TLS_AES_128_GCM_SHA256"
+                                          : "ECDHE-ECDSA-AES128-GCM-SHA256");
+        REQUIRE(c.handshake());
+        for (std::size_t piece : {1, 3, 7, 4096}) {
+            CAPTURE(piece);
+            const auto msg = "x" + pattern(piece == 4096 ? 40'000 : 300);
+            REQUIRE(c.write_in_pieces(msg, piece));
+            auto got = c.read_exact(msg.size());
+            REQUIRE(got.has_value());
+            CHECK(*got == msg);
+        }
+        REQUIRE(c.send_close_notify());
+        CHECK(c.read_to_end() == SSL_ERROR_ZERO_RETURN);
+        REQUIRE(srv.wait_done());
+        CHECK(srv.handed_over);
         CHECK(srv.end == td::tls_status::eof);
     }
 }
