@@ -22,7 +22,8 @@
 // Thread safety: shard-confined. A connection's reader and writer coroutines share one channel:
 // every SSL call is synchronous and they run on one thread, so calls never overlap; each side
 // waits for the readiness its last call asked for (a read may want to write and a write may want
-// to read), then calls again.
+// to read), then calls again. Builtin: the spill is one FIFO of sealed bytes that either side may
+// send from; nothing of a connection stays in the per-thread buffers across a co_await.
 
 #include <cstddef>
 #include <cstdint>
