@@ -598,6 +598,12 @@ open_status tls_record::on_handshake13(const std::uint8_t* p, std::size_t len) {
     if (request > 1) {
         return fail(record_alert::illegal_parameter, "KeyUpdate request_update not 0 or 1");
     }
+    // The flood limit first: a refused KeyUpdate changes no key, so that the alert for it is
+    // sealed under the key the peer expects (our answer is not sent after a fatal result).
+    const open_status st = without_data();
+    if (st == open_status::fatal) {
+        return st;
+    }
     if (!update_read_key()) {
         return fail(record_alert::internal_error, "KeyUpdate: cannot derive the next read key");
     }
@@ -610,7 +616,7 @@ open_status tls_record::on_handshake13(const std::uint8_t* p, std::size_t len) {
         }
         pending_len_ = static_cast<std::uint8_t>(k);
     }
-    return without_data();
+    return st;
 }
 
 namespace {

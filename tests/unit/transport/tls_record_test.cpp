@@ -952,6 +952,33 @@ TEST_CASE("tls_record: more than 32 records in a row without application data ar
     }
 }
 
+TEST_CASE("tls_record [RFC8446-4.6.3][RFC8446-6]: a KeyUpdate refused by the flood limit changes "
+          "no key, and the alert for it is read by the peer") {
+    // Finding: the 33rd record without data being a KeyUpdate(update_requested) moved both keys
+    // on and sealed our answer into pending_control() before the limit made the record fatal;
+    // the unexpected_message alert then went out under a write key the peer never learnt of
+    // (the answer is not sent after a fatal result), so the peer saw bad_record_mac.
+    for (const suite& s : all_suites) {
+        if (!is13(s)) {
+            continue;
+        }
+        CAPTURE(suite_name(s));
+        pair p(s);
+        crafter c(p);
+        for (int i = 0; i < 32; ++i) {
+            CHECK(open_one(p.rec(), c.data({})) == open_status::control);
+        }
+        CHECK(open_one(p.rec(), c.key_update(true)) == open_status::fatal);
+        CHECK(p.rec().alert() == record_alert::unexpected_message);
+        CHECK(p.rec().pending_control().empty());
+        std::uint8_t a[64];
+        const std::size_t k = p.rec().seal_alert(p.rec().alert(), a);
+        REQUIRE(k != 0);
+        CHECK(open_one(*c.r, bytes(a, a + k)) == open_status::fatal);
+        CHECK(c.r->received_alert() == static_cast<int>(record_alert::unexpected_message));
+    }
+}
+
 TEST_CASE("tls_record [RFC5746][RFC5246-7.4.1.2]: a TLS 1.2 renegotiation attempt is fatal") {
     for (const suite& s : all_suites) {
         if (is13(s)) {
