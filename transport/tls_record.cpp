@@ -443,10 +443,10 @@ open_status tls_record::open13(std::span<std::uint8_t> rec, std::uint8_t* out, s
         st = on_handshake13(out, content_len);
         break;
     default:
-        st = fail(
-                record_alert::unexpected_message,
-                type == ct_change_cipher_spec ? "protected change_cipher_spec"
-                                              : "unknown TLS 1.3 inner content type");
+        st =
+                fail(record_alert::unexpected_message,
+                     type == ct_change_cipher_spec ? "protected change_cipher_spec"
+                                                   : "unknown TLS 1.3 inner content type");
         break;
     }
     if (st == open_status::fatal) {
@@ -511,9 +511,9 @@ open_status tls_record::open12(std::span<std::uint8_t> rec, std::uint8_t* out, s
         st = on_alert(out, plain_len);
         break;
     default: // ct_handshake: record_size let no other type through
-        st = fail(
-                record_alert::unexpected_message,
-                "TLS 1.2 handshake message after the handshake (renegotiation refused)");
+        st =
+                fail(record_alert::unexpected_message,
+                     "TLS 1.2 handshake message after the handshake (renegotiation refused)");
         break;
     }
     if (st == open_status::fatal) {

@@ -12,11 +12,12 @@
 #include <utility>
 #include <vector>
 
-#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
+
+#include <dlfcn.h>
 
 #include "test_certs.hpp"
 
@@ -36,8 +37,8 @@ bool injected_failure(std::atomic<int>& at) {
 }
 } // namespace
 
-extern "C" int EVP_KDF_derive(
-        EVP_KDF_CTX* ctx, unsigned char* key, size_t keylen, const OSSL_PARAM params[]) {
+extern "C" int
+EVP_KDF_derive(EVP_KDF_CTX* ctx, unsigned char* key, size_t keylen, const OSSL_PARAM params[]) {
     using fn = int (*)(EVP_KDF_CTX*, unsigned char*, size_t, const OSSL_PARAM[]);
     static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_KDF_derive"));
     if (injected_failure(kdf_fail_at)) {
@@ -53,9 +54,13 @@ extern "C" int EVP_CipherInit_ex(
         const unsigned char* key,
         const unsigned char* iv,
         int enc) {
-    using fn = int (*)(
-            EVP_CIPHER_CTX*, const EVP_CIPHER*, ENGINE*, const unsigned char*,
-            const unsigned char*, int);
+    using fn =
+            int (*)(EVP_CIPHER_CTX*,
+                    const EVP_CIPHER*,
+                    ENGINE*,
+                    const unsigned char*,
+                    const unsigned char*,
+                    int);
     static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_CipherInit_ex"));
     // Only the keying calls (a key, no IV) count; per-record calls set the IV alone.
     if (key != nullptr && iv == nullptr && injected_failure(cipher_init_fail_at)) {
