@@ -443,10 +443,10 @@ open_status tls_record::open13(std::span<std::uint8_t> rec, std::uint8_t* out, s
         st = on_handshake13(out, content_len);
         break;
     default:
-        st = fail(
-                record_alert::unexpected_message,
-                type == ct_change_cipher_spec ? "protected change_cipher_spec"
-                                              : "unknown TLS 1.3 inner content type");
+        st =
+                fail(record_alert::unexpected_message,
+                     type == ct_change_cipher_spec ? "protected change_cipher_spec"
+                                                   : "unknown TLS 1.3 inner content type");
         break;
     }
     if (st == open_status::fatal) {
@@ -511,9 +511,9 @@ open_status tls_record::open12(std::span<std::uint8_t> rec, std::uint8_t* out, s
         st = on_alert(out, plain_len);
         break;
     default: // ct_handshake: record_size let no other type through
-        st = fail(
-                record_alert::unexpected_message,
-                "TLS 1.2 handshake message after the handshake (renegotiation refused)");
+        st =
+                fail(record_alert::unexpected_message,
+                     "TLS 1.2 handshake message after the handshake (renegotiation refused)");
         break;
     }
     if (st == open_status::fatal) {
@@ -598,6 +598,12 @@ open_status tls_record::on_handshake13(const std::uint8_t* p, std::size_t len) {
     if (request > 1) {
         return fail(record_alert::illegal_parameter, "KeyUpdate request_update not 0 or 1");
     }
+    // The flood limit first: a refused KeyUpdate changes no key, so that the alert for it is
+    // sealed under the key the peer expects (our answer is not sent after a fatal result).
+    const open_status st = without_data();
+    if (st == open_status::fatal) {
+        return st;
+    }
     if (!update_read_key()) {
         return fail(record_alert::internal_error, "KeyUpdate: cannot derive the next read key");
     }
@@ -610,7 +616,7 @@ open_status tls_record::on_handshake13(const std::uint8_t* p, std::size_t len) {
         }
         pending_len_ = static_cast<std::uint8_t>(k);
     }
-    return without_data();
+    return st;
 }
 
 namespace {

@@ -8,7 +8,9 @@
 //
 // Seeds: tests/fuzz/corpus/tls_record/, valid record streams sealed with the same fixed keys,
 // so that mutation of lengths, types and order around authentic records gets past the tag
-// check. Rewrite them with: TLS_RECORD_FUZZ_SEEDS=DIR ./build/fuzz/tests/fuzz/tls_record_fuzz
+// check; variants 4 and 5 hold a record at the plaintext limit and one byte over it (run with
+// -max_len=20000 so that they are not cut). Rewrite them with:
+//   TLS_RECORD_FUZZ_SEEDS=DIR ./build/fuzz/tests/fuzz/tls_record_fuzz
 
 #include <cstdint>
 #include <cstdio>
@@ -99,7 +101,7 @@ void write_seeds(const char* dir) {
     for (std::size_t si = 0; si < std::size(suites); ++si) {
         const suite& s = suites[si];
         const bool tls13 = s.version == TLS1_3_VERSION;
-        for (int variant = 0; variant < 4; ++variant) {
+        for (int variant = 0; variant < 6; ++variant) {
             auto client = make_side(s, true);
             if (!client) {
                 fail("make_side");
@@ -154,6 +156,20 @@ void write_seeds(const char* dir) {
             case 3: // a large record, then a fatal alert
                 data(3000);
                 alert(2, 40);
+                break;
+            case 4: // the largest plaintext (1.3: the content and its padding at 2^14+1)
+                if (tls13) {
+                    data(16000, 384);
+                } else {
+                    data(16384);
+                }
+                break;
+            case 5: // one byte over (record_overflow after a good tag); run with -max_len=20000
+                if (tls13) {
+                    data(16384, 1);
+                } else {
+                    data(16385);
+                }
                 break;
             }
             const std::string path = std::string(dir) + "/suite" + std::to_string(si) + "_" +

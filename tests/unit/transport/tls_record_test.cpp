@@ -12,11 +12,12 @@
 #include <utility>
 #include <vector>
 
-#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
+
+#include <dlfcn.h>
 
 #include "test_certs.hpp"
 
@@ -36,8 +37,8 @@ bool injected_failure(std::atomic<int>& at) {
 }
 } // namespace
 
-extern "C" int EVP_KDF_derive(
-        EVP_KDF_CTX* ctx, unsigned char* key, size_t keylen, const OSSL_PARAM params[]) {
+extern "C" int
+EVP_KDF_derive(EVP_KDF_CTX* ctx, unsigned char* key, size_t keylen, const OSSL_PARAM params[]) {
     using fn = int (*)(EVP_KDF_CTX*, unsigned char*, size_t, const OSSL_PARAM[]);
     static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_KDF_derive"));
     if (injected_failure(kdf_fail_at)) {
@@ -53,9 +54,13 @@ extern "C" int EVP_CipherInit_ex(
         const unsigned char* key,
         const unsigned char* iv,
         int enc) {
-    using fn = int (*)(
-            EVP_CIPHER_CTX*, const EVP_CIPHER*, ENGINE*, const unsigned char*,
-            const unsigned char*, int);
+    using fn =
+            int (*)(EVP_CIPHER_CTX*,
+                    const EVP_CIPHER*,
+                    ENGINE*,
+                    const unsigned char*,
+                    const unsigned char*,
+                    int);
     static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "EVP_CipherInit_ex"));
     // Only the keying calls (a key, no IV) count; per-record calls set the IV alone.
     if (key != nullptr && iv == nullptr && injected_failure(cipher_init_fail_at)) {
@@ -949,6 +954,33 @@ TEST_CASE("tls_record: more than 32 records in a row without application data ar
             CHECK(open_one(p.rec(), w) == open_status::fatal);
             CHECK(p.rec().alert() == record_alert::unexpected_message);
         }
+    }
+}
+
+TEST_CASE("tls_record [RFC8446-4.6.3][RFC8446-6]: a KeyUpdate refused by the flood limit changes "
+          "no key, and the alert for it is read by the peer") {
+    // Finding: the 33rd record without data being a KeyUpdate(update_requested) moved both keys
+    // on and sealed our answer into pending_control() before the limit made the record fatal;
+    // the unexpected_message alert then went out under a write key the peer never learnt of
+    // (the answer is not sent after a fatal result), so the peer saw bad_record_mac.
+    for (const suite& s : all_suites) {
+        if (!is13(s)) {
+            continue;
+        }
+        CAPTURE(suite_name(s));
+        pair p(s);
+        crafter c(p);
+        for (int i = 0; i < 32; ++i) {
+            CHECK(open_one(p.rec(), c.data({})) == open_status::control);
+        }
+        CHECK(open_one(p.rec(), c.key_update(true)) == open_status::fatal);
+        CHECK(p.rec().alert() == record_alert::unexpected_message);
+        CHECK(p.rec().pending_control().empty());
+        std::uint8_t a[64];
+        const std::size_t k = p.rec().seal_alert(p.rec().alert(), a);
+        REQUIRE(k != 0);
+        CHECK(open_one(*c.r, bytes(a, a + k)) == open_status::fatal);
+        CHECK(c.r->received_alert() == static_cast<int>(record_alert::unexpected_message));
     }
 }
 
