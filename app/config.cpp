@@ -431,6 +431,11 @@ constexpr std::array tls_version_names{
         std::pair{std::string_view("1.3"), transport::tls_version::tls1_3},
 };
 
+constexpr std::array tls_record_layer_names{
+        std::pair{std::string_view("builtin"), transport::tls_record_layer::builtin},
+        std::pair{std::string_view("openssl"), transport::tls_record_layer::openssl},
+};
+
 void read_server(table_reader& top, table_reader& server, config& cfg) {
     {
         auto& r = server_key(top, server, "compat");
@@ -700,7 +705,8 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
             std::string_view("client_auth"),
             std::string_view("handshake_timeout_ms"),
             std::string_view("session_cache_size"),
-            std::string_view("session_lifetime_s")};
+            std::string_view("session_lifetime_s"),
+            std::string_view("tls_record_layer")};
     if (!tls) {
         for (const auto key : tls_only) {
             if (r.has(key)) {
@@ -810,6 +816,7 @@ read_listener(table_reader& r, diagnostics& diag, const config& cfg, listener_si
     r.integer("handshake_timeout_ms", 100, 120'000, l.handshake_timeout_ms);
     r.integer("session_cache_size", 0, 1'000'000, l.session_cache_size);
     r.integer("session_lifetime_s", 1, 86'400, l.session_lifetime_s);
+    r.choice("tls_record_layer", tls_record_layer_names, l.record_layer);
 
     if (const toml::node* node = r.get("alpn")) {
         const auto* array = node->as_array();

@@ -42,8 +42,6 @@ constexpr std::size_t read_chunk = 4096;
 // brings less than a quarter of it halves it again, so a busy publisher costs one read (and one
 // yield to the shard) per burst instead of one per 4 KiB, while a quiet one stays at read_chunk.
 constexpr std::size_t max_read_chunk = 64 * 1024;
-// TLS: room for a whole record's plaintext, so that one SSL_read takes one record.
-constexpr std::size_t tls_read_chunk = tls_channel::max_record;
 // Plain TCP: pieces smaller than this are copied into one staging buffer so that a write of
 // many small frames is one system call; larger bodies are written from the shared message.
 constexpr std::size_t coalesce_below = 2048;
@@ -90,7 +88,7 @@ Stream make_stream(tcp_socket sock, const tls_context_ptr& tls) {
     if constexpr (std::is_same_v<Stream, tcp_socket>) {
         return Stream(std::move(sock));
     } else {
-        return Stream(std::move(sock), tls->native());
+        return Stream(std::move(sock), tls->native(), tls->builtin_records());
     }
 }
 
@@ -237,7 +235,7 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
     }
     if (up && state_ == state::handshake) {
         try {
-            handler_ = core_.factory.make(*this, shard_, make_info());
+            make_handler();
         } catch (const std::exception& e) {
             spdlog::warn(
                     "listener '{}': cannot set up a connection: {}", listener_.cfg.name, e.what());
@@ -316,9 +314,13 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
                 }
             } else {
                 // What OpenSSL has already read or decrypted is taken before waiting: SSL_read
-                // asks to wait only once the socket itself had nothing more.
-                auto buf = handler_->prepare_input(tls_read_chunk);
+                // asks to wait only once the socket itself had nothing more. The builtin
+                // record layer opens several records per call (read_size()).
+                auto buf = handler_->prepare_input(stream_.read_size());
                 auto st = stream_.read_some(buf, n);
+                if (stream_.output_pending()) {
+                    wake_writer(); // our KeyUpdate answer, which the socket did not take at once
+                }
                 if (st == tls_status::want_read || st == tls_status::want_write) {
                     if (st == tls_status::want_read) {
                         handler_->release_input(); // an idle connection holds no input buffer
@@ -364,6 +366,34 @@ asio::awaitable<void> connection<Stream>::run_reader(std::shared_ptr<connection>
     }
     hard_close();
     finish();
+}
+
+template <class Stream>
+void connection<Stream>::make_handler() {
+    // Not in run_reader: a local there would be part of its coroutine frame, which every idle
+    // connection holds.
+    auto info = make_info();
+    if constexpr (is_tls) {
+        hand_over_records(); // make_info() was the SSL object's last reader
+    }
+    handler_ = core_.factory.make(*this, shard_, std::move(info));
+}
+
+template <class Stream>
+void connection<Stream>::hand_over_records() {
+    if constexpr (is_tls) {
+        const char* why = nullptr;
+        if (stream_.detach_openssl(why)) {
+            core_.tls_record_handovers.fetch_add(1, std::memory_order_relaxed);
+        } else if (why != nullptr) {
+            core_.tls_record_fallbacks.fetch_add(1, std::memory_order_relaxed);
+            spdlog::debug(
+                    "listener '{}': {} keeps OpenSSL's record layer: {}",
+                    listener_.cfg.name,
+                    identity_.peer,
+                    why);
+        }
+    }
 }
 
 template <class Stream>
@@ -422,7 +452,13 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
         if (state_ == state::closed) {
             co_return;
         }
-        if (!handler_->take_output(frames_)) {
+        bool have_output = handler_->take_output(frames_);
+        if constexpr (is_tls) {
+            // Ciphertext of the channel's own waits for the socket (the builtin record layer's
+            // KeyUpdate answer): write_frames() sends it, with or without frames.
+            have_output = have_output || stream_.output_pending();
+        }
+        if (!have_output) {
             if (state_ == state::closing) {
                 // Everything queued before close(flush) is written.
                 flushed_ = true;
@@ -457,6 +493,7 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
             continue;
         }
         std::size_t n = 0;
+        const bool had_frames = !frames_.empty();
         boost::system::error_code ec;
         if constexpr (is_tls) {
             bool ok = co_await stream_.write_frames(frames_, n);
@@ -487,7 +524,9 @@ asio::awaitable<void> connection<Stream>::run_writer(std::shared_ptr<connection>
             hard_close();
             co_return;
         }
-        handler_->output_written(n);
+        if (had_frames) {
+            handler_->output_written(n);
+        }
     }
 }
 

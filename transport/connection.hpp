@@ -75,6 +75,8 @@ private:
     asio::awaitable<void> run_writer(std::shared_ptr<connection> self);
     asio::awaitable<bool> handshake();
     asio::awaitable<void> tls_shutdown();
+    void make_handler();
+    void hand_over_records();
     broker::connection_info make_info();
     void build_buffers();
     void hard_close() noexcept;

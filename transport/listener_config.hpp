@@ -30,6 +30,16 @@ enum class tls_version {
     tls1_3,
 };
 
+/// Who protects a TLS listener's records once OpenSSL has done the handshake (docs/security.md,
+/// "Record layer after the handshake").
+enum class tls_record_layer {
+    /// transport/tls_record takes the keys and sequence numbers and the SSL object is freed
+    /// (≈ 18 KB less per idle connection); a connection that does not qualify keeps OpenSSL's.
+    builtin,
+    /// OpenSSL's record layer for the whole connection (the SSL object lives as long as it).
+    openssl,
+};
+
 struct listener_config {
     std::string name;                 ///< unique, used in logs
     listener_kind kind = listener_kind::tls;
@@ -52,6 +62,8 @@ struct listener_config {
     std::uint32_t session_cache_size = 4096;
     /// Seconds a cached session may be resumed after the full handshake that made it.
     std::uint32_t session_lifetime_s = 600;
+    /// Who protects the records after the handshake (TOML `tls_record_layer`).
+    tls_record_layer record_layer = tls_record_layer::builtin;
 };
 
 } // namespace thinggate::transport

@@ -404,7 +404,9 @@ server_stats server::stats() const noexcept {
     return {core_->accepted.load(),
             core_->rejected_over_limit.load(),
             core_->handshake_failures.load(),
-            core_->live.load()};
+            core_->live.load(),
+            core_->tls_record_handovers.load(),
+            core_->tls_record_fallbacks.load()};
 }
 
 } // namespace thinggate::transport

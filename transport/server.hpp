@@ -32,6 +32,10 @@ struct server_stats {
     std::uint64_t rejected_over_limit = 0; ///< closed at once: over the connection limit
     std::uint64_t handshake_failures = 0;  ///< TLS handshakes refused, failed or timed out
     std::uint64_t live = 0;                ///< connections not yet destroyed
+    /// TLS connections whose records went over to the builtin record layer after the handshake.
+    std::uint64_t tls_record_handovers = 0;
+    /// TLS connections on a builtin listener that kept OpenSSL's record layer (debug log: why).
+    std::uint64_t tls_record_fallbacks = 0;
 };
 
 class server {

@@ -87,6 +87,8 @@ public:
     std::atomic<std::uint64_t> rejected_over_limit{0};
     std::atomic<std::uint64_t> handshake_failures{0};
     std::atomic<std::uint64_t> live{0};
+    std::atomic<std::uint64_t> tls_record_handovers{0};
+    std::atomic<std::uint64_t> tls_record_fallbacks{0};
     std::atomic<std::uint32_t> accept_loops{0}; ///< accept coroutines not yet finished
     std::atomic<bool> stopping{false};
     bool started = false;

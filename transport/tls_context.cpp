@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "transport/registry_auth.hpp"
+#include "transport/tls_channel.hpp"
 
 namespace thinggate::transport {
 
@@ -163,7 +164,8 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
     , ctx_(cfg.min_tls == tls_version::tls1_3 ? boost::asio::ssl::context::tlsv13_server
                                               : boost::asio::ssl::context::tls_server)
     , auth_(cfg.client_auth == client_auth_mode::registry ? auth : nullptr)
-    , listener_(cfg.name) {
+    , listener_(cfg.name)
+    , builtin_records_(cfg.record_layer == tls_record_layer::builtin) {
     const bool registry_mode = cfg.client_auth == client_auth_mode::registry;
     if (registry_mode && auth_ == nullptr) {
         fail(cfg,
@@ -266,6 +268,11 @@ tls_context::tls_context(const listener_config& cfg, registry_authenticator* aut
     sessions_.install(ctx);
     // TLS 1.3: one stateful ticket per full handshake is enough to resume once per connection.
     SSL_CTX_set_num_tickets(ctx, 1);
+
+    if (builtin_records_) {
+        // The TLS 1.3 traffic secrets for the record layer after the handshake (tls_channel).
+        SSL_CTX_set_keylog_callback(ctx, detail::record_keylog_callback);
+    }
 
     if (!alpn_wire_.empty()) {
         SSL_CTX_set_client_hello_cb(ctx, require_alpn, nullptr);

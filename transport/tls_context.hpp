@@ -14,7 +14,9 @@
 // self-contained encrypted ones); the server's chain is cert_file's (no automatic chain
 // building from a CA store on every handshake); ALPN enforced
 // when the listener lists protocols (a client offering none of them, or no ALPN at all, fails
-// the handshake); the private key must not be accessible to group or other.
+// the handshake); the private key must not be accessible to group or other. With the builtin
+// record layer, a key log callback that hands the TLS 1.3 traffic secrets to the connection's
+// tls_channel only (never logged).
 
 #include <memory>
 #include <string>
@@ -66,12 +68,17 @@ public:
     /// The listener's session cache (stateful resumption).
     tls_session_cache& sessions() noexcept { return sessions_; }
 
+    /// Connections hand their records over to transport/tls_record after the handshake
+    /// (listener_config::record_layer = builtin; the context then has the key log callback).
+    bool builtin_records() const noexcept { return builtin_records_; }
+
 private:
     tls_session_cache sessions_; ///< before ctx_: the context's callbacks point into it
     boost::asio::ssl::context ctx_;
     std::vector<unsigned char> alpn_wire_;
     registry_authenticator* auth_ = nullptr;
     std::string listener_;
+    bool builtin_records_ = false;
 };
 
 using tls_context_ptr = std::shared_ptr<tls_context>;

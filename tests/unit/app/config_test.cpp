@@ -70,6 +70,7 @@ void check_listener_equal(
     CHECK(a.key_file == b.key_file);
     CHECK(a.min_tls == b.min_tls);
     CHECK(a.alpn == b.alpn);
+    CHECK(a.record_layer == b.record_layer);
 }
 
 /// A fresh directory under the system temp dir, removed at scope exit.
@@ -120,6 +121,7 @@ TEST_CASE("default_config: ./var, dev PKI, one mTLS listener on 127.0.0.1:8883")
     CHECK(l.key_file == "./var/pki/server.key");
     CHECK(l.min_tls == transport::tls_version::tls1_2);
     CHECK(l.alpn.empty());
+    CHECK(l.record_layer == transport::tls_record_layer::builtin);
     CHECK(app::dev_pki_dir(cfg.data_dir) == std::filesystem::path("./var/pki"));
 }
 
@@ -191,6 +193,7 @@ alpn = ["x-amzn-mqtt-ca", "mqtt"]
 handshake_timeout_ms = 2500
 session_cache_size = 100
 session_lifetime_s = 60
+tls_record_layer = "openssl"
 
 [[listener]]
 name = "local"
@@ -252,6 +255,7 @@ port = 1884
     tls.handshake_timeout_ms = 2500;
     tls.session_cache_size = 100;
     tls.session_lifetime_s = 60;
+    tls.record_layer = transport::tls_record_layer::openssl;
     check_listener_equal(cfg.listeners[0], tls);
     CHECK(cfg.listeners[0].handshake_timeout_ms == 2500);
     CHECK(cfg.listeners[0].session_cache_size == 100);
@@ -568,6 +572,14 @@ TEST_CASE("rejects: bad enumerations") {
             error_of("[[listener]]\nname = \"a\"\nmin_tls = \"1.1\"\n"),
             "thinggate.toml:3:1: [[listener]][0].min_tls: must be one of \"1.2\", \"1.3\", "
             "got \"1.1\""));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"a\"\ntls_record_layer = \"ktls\"\n"),
+            "thinggate.toml:3:1: [[listener]][0].tls_record_layer: must be one of \"builtin\", "
+            "\"openssl\", got \"ktls\""));
+    CHECK(contains(
+            error_of("[[listener]]\nname = \"a\"\ntype = \"tcp\"\ntls_record_layer = "
+                     "\"openssl\"\n"),
+            "tls_record_layer: only applies to a listener with type = \"tls\""));
 }
 
 TEST_CASE("rejects: duplicate listener names") {
