@@ -156,6 +156,7 @@ void client_machine::resume_reading() {
 }
 
 void client_machine::process_input() {
+    read_now_ns_ = 0; // the clock is read again for the packets of this read
     while (!closing_ && !stalled() && in_begin_ < in_end_) {
         mqtt::frame_header h;
         const std::span<const std::uint8_t> avail{in_.data() + in_begin_, in_end_ - in_begin_};
@@ -535,7 +536,10 @@ void client_machine::on_publish(mqtt::publish_view& p) {
     // expires_at, nor topic alias or subscription identifiers).
     m->set_props(std::move(p.props));
     const auto qos = m->qos;
-    const route_result routed = b_.route(m);
+    // Shared as const from here (converting at the call would copy the reference: two locked
+    // instructions per PUBLISH).
+    const message_ptr shared = std::move(m);
+    const route_result routed = b_.route(shared, read_now_ns_);
     congestion_epoch_ = routed.congestion_epoch;
 
     if (routed.refused) {
@@ -984,8 +988,9 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     const message& m = *d.msg;
     // The head of a delivery without anything per subscriber (no subscription identifiers, no
     // topic alias, no expiry countdown, not a redelivery) is the same bytes for every subscriber
-    // of a message but the packet id: encoded once per message and thread, then copied, with the
-    // packet id patched in.
+    // of a message but the packet id: kept per thread from the message's second delivery on,
+    // then copied, with the packet id patched in. A message's first delivery (fan-in: its only
+    // one) writes the head directly when it has no properties, and takes no reference to it.
     struct head_cache {
         message_ptr msg; ///< keeps the address from being reused by another message
         mqtt::protocol_version version = mqtt::protocol_version::v5;
@@ -993,15 +998,19 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
         bool retain = false;
         std::size_t id_offset = 0; ///< where the packet id is (QoS 1/2)
         frame_head head;
+        /// The message whose head was last written directly (only compared, never read: a
+        /// second delivery of it fills the cache).
+        const message* seen = nullptr;
     };
     thread_local head_cache cache;
-    const bool cacheable = !dup && d.subscription_ids.empty() && !m.expires_at && (!v5() || out_alias_max_ == 0);
+    const bool per_subscriber = !d.subscription_ids.empty() || m.expires_at || (v5() && out_alias_max_ != 0);
+    const bool cacheable = !dup && !per_subscriber;
     if (cacheable && cache.msg == d.msg && cache.version == version_ && cache.qos == d.qos &&
         cache.retain == d.retain) {
         const std::size_t n = cache.head.size() + m.payload.size();
         if (n < run_packet_below && n <= out_max_packet_ && !held_barrier_ && held_.empty()) {
             // The common delivery: the cached head and the payload straight into the run.
-            ++b_.messages_out;
+            b_.add_counter(b_.messages_out, std::uint64_t{1});
             out_bytes_ += n;
             char* p = append_run(n);
             std::memcpy(p, cache.head.data(), cache.head.size());
@@ -1021,6 +1030,39 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
             f.head.data()[cache.id_offset + 1] = static_cast<char>(packet_id & 0xFF);
         }
         finish_publish(std::move(f), d, packet_id, false);
+        return;
+    }
+    if (!per_subscriber && (!m.has_props() || !v5())) {
+        // Nothing to encode but the fixed header, the topic and the packet id (3.1.1 carries
+        // no properties): written in one pass straight where it goes.
+        const std::size_t head_n = mqtt::plain_publish_head_size(m.topic.size(), d.qos, m.payload.size(), version_);
+        const std::size_t n = head_n + m.payload.size();
+        const bool in_run = n < run_packet_below && n <= out_max_packet_ && !held_barrier_ && held_.empty();
+        out_frame f;
+        char* head = in_run ? append_run(n) : f.head.extend(head_n);
+        mqtt::write_plain_publish_head(m.topic, d.qos, d.retain, dup, packet_id, m.payload.size(), version_, head);
+        if (cacheable) {
+            if (cache.seen == &m) {
+                // Its second delivery here: the next ones copy this head.
+                cache.msg = d.msg;
+                cache.version = version_;
+                cache.qos = d.qos;
+                cache.retain = d.retain;
+                cache.head.assign(std::string_view(head, head_n));
+                cache.id_offset = head_n - 2 - (v5() ? 1 : 0);
+            } else {
+                cache.seen = &m;
+            }
+        }
+        if (!in_run) {
+            finish_publish(std::move(f), d, packet_id, false);
+            return;
+        }
+        b_.add_counter(b_.messages_out, std::uint64_t{1});
+        out_bytes_ += n;
+        if (!m.payload.empty()) {
+            std::memcpy(head + head_n, m.payload.data(), m.payload.size());
+        }
         return;
     }
     // Reused per shard thread (not per connection: 560 bytes each, idle memory): assignments
@@ -1115,7 +1157,7 @@ void client_machine::finish_publish(out_frame&& f, const queued_delivery& d, std
         }
         return;
     }
-    ++b_.messages_out;
+    b_.add_counter(b_.messages_out, std::uint64_t{1});
     if (!held_barrier_ && held_.empty() && f.head.size() + m.payload.size() < run_packet_below) {
         const std::size_t n = f.head.size() + m.payload.size();
         out_bytes_ += n;

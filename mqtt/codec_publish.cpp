@@ -1,5 +1,7 @@
 // PUBLISH (§3.3) and its acknowledgements PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4–3.7).
 
+#include <cstring>
+
 #include "mqtt/detail/wire.hpp"
 
 namespace thinggate::mqtt {
@@ -68,18 +70,20 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
     return decode_publish_into(flags, r, v5, out);
 }
 
-std::uint8_t publish_first_byte(const publish& p) noexcept {
-    const auto q = static_cast<std::uint8_t>(static_cast<std::uint8_t>(p.qos) & 0x03);
+std::uint8_t publish_first_byte(qos qs, bool dup, bool retain) noexcept {
+    const auto q = static_cast<std::uint8_t>(static_cast<std::uint8_t>(qs) & 0x03);
     std::uint8_t b = static_cast<std::uint8_t>(
             (static_cast<std::uint8_t>(packet_type::publish) << 4) | (q << 1));
-    if (p.dup && q != 0) {
+    if (dup && q != 0) {
         b |= 0x08; // never DUP on QoS 0 [MQTT-3.3.1-2]
     }
-    if (p.retain) {
+    if (retain) {
         b |= 0x01;
     }
     return b;
 }
+
+std::uint8_t publish_first_byte(const publish& p) noexcept { return publish_first_byte(p.qos, p.dup, p.retain); }
 
 void write_publish_head_body(const publish& p, bool v5, writer& w) {
     w.str(p.topic);
@@ -171,24 +175,63 @@ bool no_publish_properties(const properties& pr) noexcept {
 
 } // namespace
 
+namespace {
+
+std::size_t plain_publish_body_size(std::size_t topic_size, qos q, protocol_version version) noexcept {
+    return 2 + topic_size + (q != qos::at_most_once ? 2 : 0) + (version == protocol_version::v5 ? 1 : 0);
+}
+
+} // namespace
+
+std::size_t plain_publish_head_size(
+        std::size_t topic_size, qos q, std::size_t payload_size, protocol_version version) noexcept {
+    const std::size_t body = plain_publish_body_size(topic_size, q, version);
+    return 1 + detail::varint_size(static_cast<std::uint32_t>(body + payload_size)) + body;
+}
+
+void write_plain_publish_head(
+        std::string_view topic,
+        qos q,
+        bool retain,
+        bool dup,
+        std::uint16_t packet_id,
+        std::size_t payload_size,
+        protocol_version version,
+        char* out) noexcept {
+    // One pass, sizes known: topic, packet id, and (v5) an empty property list.
+    *out++ = static_cast<char>(detail::publish_first_byte(q, dup, retain));
+    auto remaining = static_cast<std::uint32_t>(plain_publish_body_size(topic.size(), q, version) + payload_size);
+    do {
+        auto b = static_cast<std::uint8_t>(remaining & 0x7F);
+        remaining >>= 7;
+        if (remaining != 0) {
+            b |= 0x80;
+        }
+        *out++ = static_cast<char>(b);
+    } while (remaining != 0);
+    *out++ = static_cast<char>(topic.size() >> 8);
+    *out++ = static_cast<char>(topic.size() & 0xFF);
+    if (!topic.empty()) {
+        std::memcpy(out, topic.data(), topic.size());
+        out += topic.size();
+    }
+    if (q != qos::at_most_once) {
+        *out++ = static_cast<char>(packet_id >> 8);
+        *out++ = static_cast<char>(packet_id & 0xFF);
+    }
+    if (version == protocol_version::v5) {
+        *out = 0; // property length 0
+    }
+}
+
 void encode_publish_head(
         const publish& p, std::size_t payload_size, protocol_version version, std::string& out) {
     const bool v5 = version == protocol_version::v5;
     if (no_publish_properties(p.props)) {
-        // One pass, sizes known: topic, packet id, and (v5) an empty property list.
-        const std::size_t body = 2 + p.topic.size() + (p.qos != qos::at_most_once ? 2 : 0) + (v5 ? 1 : 0);
-        const auto remaining = static_cast<std::uint32_t>(body + payload_size);
-        out.reserve(out.size() + 1 + detail::varint_size(remaining) + body);
-        detail::writer w(out);
-        w.u8(detail::publish_first_byte(p));
-        w.varint(remaining);
-        w.str(p.topic);
-        if (p.qos != qos::at_most_once) {
-            w.u16(p.packet_id);
-        }
-        if (v5) {
-            w.u8(0); // property length 0
-        }
+        const std::size_t n = plain_publish_head_size(p.topic.size(), p.qos, payload_size, version);
+        const std::size_t at = out.size();
+        out.resize(at + n);
+        write_plain_publish_head(p.topic, p.qos, p.retain, p.dup, p.packet_id, payload_size, version, out.data() + at);
         return;
     }
     detail::writer counter;
