@@ -17,7 +17,7 @@ std::size_t inflight_table::slot_of(std::uint16_t id) const noexcept {
     }
     const std::size_t mask = capacity_ - 1;
     for (std::size_t k = home(id);; k = (k + 1) & mask) {
-        const std::uint16_t v = slots_[k].first;
+        const std::uint16_t v = ids_[k];
         if (v == id) {
             return k;
         }
@@ -40,18 +40,21 @@ bool inflight_table::contains(std::uint16_t id) const noexcept { return slot_of(
 void inflight_table::grow() {
     const std::size_t old_capacity = capacity_;
     auto old = std::move(slots_);
+    auto old_ids = std::move(ids_);
     capacity_ = old_capacity == 0 ? std::max(initial_capacity, last_capacity_) : old_capacity * 2;
     slots_ = std::make_unique<entry[]>(capacity_);
+    ids_ = std::make_unique<std::uint16_t[]>(capacity_); // zeroed: every slot empty
     const std::size_t mask = capacity_ - 1;
     for (std::size_t i = 0; i < old_capacity; ++i) {
-        if (old[i].first == 0) {
+        if (old_ids[i] == 0) {
             continue;
         }
-        std::size_t k = home(old[i].first);
-        while (slots_[k].first != 0) {
+        std::size_t k = home(old_ids[i]);
+        while (ids_[k] != 0) {
             k = (k + 1) & mask;
         }
         slots_[k] = std::move(old[i]);
+        ids_[k] = old_ids[i];
     }
 }
 
@@ -65,9 +68,10 @@ inflight_delivery& inflight_table::operator[](std::uint16_t id) {
     }
     const std::size_t mask = capacity_ - 1;
     std::size_t k = home(id);
-    while (slots_[k].first != 0) {
+    while (ids_[k] != 0) {
         k = (k + 1) & mask;
     }
+    ids_[k] = id;
     slots_[k].first = id;
     slots_[k].second = inflight_delivery{};
     ++size_;
@@ -79,18 +83,21 @@ void inflight_table::erase(iterator it) noexcept {
     auto hole = static_cast<std::size_t>(it.p_ - slots_.get());
     slots_[hole].first = 0;
     slots_[hole].second = inflight_delivery{};
+    ids_[hole] = 0;
     --size_;
     // Backward-shift deletion: move later entries of the probe run into the hole when their
     // home slot allows it, so that lookups never need tombstones.
-    for (std::size_t k = (hole + 1) & mask; slots_[k].first != 0; k = (k + 1) & mask) {
-        const std::size_t h = home(slots_[k].first);
+    for (std::size_t k = (hole + 1) & mask; ids_[k] != 0; k = (k + 1) & mask) {
+        const std::size_t h = home(ids_[k]);
         // Does the entry at k, whose home is h, stay reachable if moved to `hole`? Yes when
         // `hole` lies cyclically in [h, k).
         const bool movable = hole <= k ? (h <= hole || h > k) : (h <= hole && h > k);
         if (movable) {
             slots_[hole] = std::move(slots_[k]);
+            ids_[hole] = ids_[k];
             slots_[k].first = 0;
             slots_[k].second = inflight_delivery{};
+            ids_[k] = 0;
             hole = k;
         }
     }
@@ -103,6 +110,7 @@ void inflight_table::erase(iterator it) noexcept {
 
 void inflight_table::clear() noexcept {
     slots_.reset();
+    ids_.reset();
     capacity_ = 0;
     size_ = 0;
 }

@@ -1,8 +1,11 @@
 #pragma once
 // broker/inflight_table: a session's outbound QoS 1/2 messages waiting for their
 // acknowledgement, by packet id. Open addressing (linear probing, backward-shift deletion) over
-// a power-of-two array: no heap node per delivery, unlike std::map. The names follow std::map's
-// where the callers use them (operator[], find, erase, contains, entries with .first/.second).
+// a power-of-two array: no heap node per delivery, unlike std::map. The packet ids are also kept
+// in an array of their own, which probing reads: 2 bytes per slot instead of an ~80-byte entry,
+// so a probe run or a backward shift touches a cache line or two and an entry is read only once
+// found (with a window of 1 024 in flight the entries are ~160 KiB, mostly out of cache). The
+// names follow std::map's where the callers use them (operator[], find, erase, contains, entries with .first/.second).
 // Owns: the entries. Must not use: I/O.
 // Thread safety: none (a session's state is touched on its shard only).
 //
@@ -84,6 +87,7 @@ private:
     void grow();
 
     std::unique_ptr<entry[]> slots_;
+    std::unique_ptr<std::uint16_t[]> ids_; ///< ids_[k] == slots_[k].first
     std::size_t capacity_ = 0; ///< 0 or a power of two
     std::size_t size_ = 0;
     /// Capacity when a large table last emptied (and was given back): the next first insert
