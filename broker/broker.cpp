@@ -271,7 +271,12 @@ route_result broker::impl::route(const message_ptr& m, std::int64_t& now_ns) {
     };
 
     {
-        std::shared_lock lock(subs_mutex);
+        // With one shard, everything that changes the index (subscribe, unsubscribe, end_session)
+        // runs on this thread: no lock (two locked instructions per PUBLISH).
+        std::shared_lock lock(subs_mutex, std::defer_lock);
+        if (!one_shard) {
+            lock.lock();
+        }
         index.match(
                 m->topic,
                 match_opts,
@@ -443,7 +448,12 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
             auto& in = inboxes[i];
             bool post = false;
             {
-                std::lock_guard lock(in.mutex);
+                // One shard in the runtime (not the local: all targets on one shard): the inbox
+                // is only touched on its thread.
+                std::unique_lock lock(in.mutex, std::defer_lock);
+                if (!this->one_shard) {
+                    lock.lock();
+                }
                 in.messages.emplace_back(in.targets.size(), m);
                 for (std::size_t k = 0; k < targets.size(); ++k) {
                     if (home[k] == i) {
@@ -469,7 +479,10 @@ void broker::impl::drain_inbox(shard_id shard) {
     std::vector<route_target> targets;
     std::vector<std::pair<std::size_t, message_ptr>> messages;
     {
-        std::lock_guard lock(in.mutex);
+        std::unique_lock lock(in.mutex, std::defer_lock);
+        if (!one_shard) {
+            lock.lock();
+        }
         targets.swap(in.targets);
         messages.swap(in.messages);
         in.posted = false;
@@ -486,7 +499,10 @@ void broker::impl::drain_inbox(shard_id shard) {
     targets.clear();
     messages.clear();
     // Give the capacity back, so that a steady flow allocates nothing.
-    std::lock_guard lock(in.mutex);
+    std::unique_lock lock(in.mutex, std::defer_lock);
+    if (!one_shard) {
+        lock.lock();
+    }
     if (in.targets.empty() && in.targets.capacity() < targets.capacity()) {
         in.targets.swap(targets);
     }
@@ -690,12 +706,33 @@ void broker::impl::release_congestion() {
         congestion_epoch.fetch_add(1, std::memory_order_seq_cst);
         waiters.swap(congestion_waiters);
     }
-    for (auto& [shard, w] : waiters) {
-        rt.post(shard, [w = std::move(w)] {
-            if (auto c = w.lock()) {
+    if (waiters.empty()) {
+        return;
+    }
+    // One task per shard with waiters, which wakes them in the order they waited (a task per
+    // waiting publisher was a std::function and a post each: 100 per episode in a fan-in 100 -> 1).
+    const auto wake = [](const std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>>& list) {
+        for (const auto& entry : list) {
+            if (auto c = entry.second.lock()) {
                 (*c)->release_withheld();
             }
-        });
+        }
+    };
+    const shard_id first = waiters.front().first;
+    if (std::all_of(waiters.begin(), waiters.end(), [&](const auto& w) { return w.first == first; })) {
+        rt.post(first, [wake, list = std::move(waiters)] { wake(list); });
+        return;
+    }
+    for (shard_id i = 0; i < rt.shard_count(); ++i) {
+        std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>> mine;
+        for (auto& w : waiters) {
+            if (w.first == i) {
+                mine.push_back(std::move(w));
+            }
+        }
+        if (!mine.empty()) {
+            rt.post(i, [wake, list = std::move(mine)] { wake(list); });
+        }
     }
 }
 
