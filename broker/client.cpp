@@ -471,7 +471,10 @@ void client_machine::on_session_ready(session_ptr s, bool present) {
 
 bool client_machine::topic_within_limits(std::string_view topic) const noexcept {
     const auto& lim = b_.opts.lim;
-    return topic.size() <= lim.max_topic_length && mqtt::level_count(topic) <= lim.max_topic_levels;
+    // A topic of n bytes has at most n + 1 levels: a short one needs no count (a pass over every
+    // PUBLISH's topic, ~3 % of a fan-in broker's instructions).
+    return topic.size() <= lim.max_topic_length &&
+           (topic.size() < lim.max_topic_levels || mqtt::level_count(topic) <= lim.max_topic_levels);
 }
 
 void client_machine::on_publish(mqtt::publish_view& p) {

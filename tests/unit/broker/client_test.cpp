@@ -1263,3 +1263,38 @@ TEST_CASE("backpressure: a subscriber that stops acknowledging holds PUBACKs at 
     pub.publish("t", "5", qos::at_least_once, false, 5);
     CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{5});
 }
+
+TEST_CASE("max_topic_levels: a PUBLISH with more levels is refused, at or under the limit it is routed, "
+          "short topics included (empty levels count)") {
+    broker::options o;
+    o.lim.max_topic_levels = 4;
+    fixture f(o, 1);
+    peer sub(f.b, f.rt, 0);
+    peer pub(f.b, f.rt, 0);
+    sub.connect("sub");
+    pub.connect("pub");
+    sub.subscribe("#", qos::at_most_once);
+    struct row {
+        std::string topic;
+        bool routed;
+    };
+    const std::vector<row> rows{
+            {"a/b", true},         // 2 levels, shorter than the limit
+            {"///", true},         // 4 empty levels: 3 bytes, at the limit
+            {"a/b/c/d", true},     // 4 levels
+            {"////", false},       // 5 empty levels in 4 bytes
+            {"a/b/c/d/e", false},  // 5 levels
+            {"abcdefgh/x", true},  // long, 2 levels
+    };
+    std::uint16_t pid = 0;
+    for (const auto& r : rows) {
+        CAPTURE(r.topic);
+        pub.publish(r.topic, "x", qos::at_least_once, false, ++pid);
+        const auto got = pub.received();
+        REQUIRE(got.size() == 1);
+        const auto& ack = std::get<mqtt::puback>(got[0]);
+        CHECK(ack.packet_id == pid);
+        CHECK(ack.reason == (r.routed ? reason_code::success : reason_code::topic_name_invalid));
+        CHECK(test::publishes(sub.received()).size() == (r.routed ? 1u : 0u));
+    }
+}
