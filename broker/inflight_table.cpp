@@ -1,6 +1,8 @@
 #include "broker/inflight_table.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <new>
 
 namespace thinggate::broker {
 
@@ -32,18 +34,31 @@ inflight_table::iterator inflight_table::find(std::uint16_t id) noexcept {
     if (k == capacity_) {
         return end();
     }
-    return {slots_.get() + k, slots_.get() + capacity_};
+    return {slots_ + k, slots_ + capacity_};
 }
 
 bool inflight_table::contains(std::uint16_t id) const noexcept { return slot_of(id) != capacity_; }
 
+void inflight_table::free_block(entry* slots, std::size_t capacity) noexcept {
+    if (slots == nullptr) {
+        return;
+    }
+    std::destroy_n(slots, capacity);
+    ::operator delete(static_cast<void*>(slots));
+}
+
 void inflight_table::grow() {
+    static_assert(alignof(entry) >= alignof(std::uint16_t) && alignof(entry) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
     const std::size_t old_capacity = capacity_;
-    auto old = std::move(slots_);
-    auto old_ids = std::move(ids_);
+    entry* old = slots_;
+    const std::uint16_t* old_ids = ids_;
     capacity_ = old_capacity == 0 ? std::max(initial_capacity, last_capacity_) : old_capacity * 2;
-    slots_ = std::make_unique<entry[]>(capacity_);
-    ids_ = std::make_unique<std::uint16_t[]>(capacity_); // zeroed: every slot empty
+    // Entries and ids in one block (a table that drains and refills allocates once).
+    void* raw = ::operator new(capacity_ * (sizeof(entry) + sizeof(std::uint16_t)));
+    slots_ = static_cast<entry*>(raw);
+    std::uninitialized_value_construct_n(slots_, capacity_);
+    ids_ = reinterpret_cast<std::uint16_t*>(slots_ + capacity_);
+    std::uninitialized_fill_n(ids_, capacity_, std::uint16_t{0}); // every slot empty
     const std::size_t mask = capacity_ - 1;
     for (std::size_t i = 0; i < old_capacity; ++i) {
         if (old_ids[i] == 0) {
@@ -56,6 +71,7 @@ void inflight_table::grow() {
         slots_[k] = std::move(old[i]);
         ids_[k] = old_ids[i];
     }
+    free_block(old, old_capacity);
 }
 
 inflight_delivery& inflight_table::operator[](std::uint16_t id) {
@@ -80,7 +96,7 @@ inflight_delivery& inflight_table::operator[](std::uint16_t id) {
 
 void inflight_table::erase(iterator it) noexcept {
     const std::size_t mask = capacity_ - 1;
-    auto hole = static_cast<std::size_t>(it.p_ - slots_.get());
+    auto hole = static_cast<std::size_t>(it.p_ - slots_);
     slots_[hole].first = 0;
     slots_[hole].second = inflight_delivery{};
     ids_[hole] = 0;
@@ -109,8 +125,9 @@ void inflight_table::erase(iterator it) noexcept {
 }
 
 void inflight_table::clear() noexcept {
-    slots_.reset();
-    ids_.reset();
+    free_block(slots_, capacity_);
+    slots_ = nullptr;
+    ids_ = nullptr;
     capacity_ = 0;
     size_ = 0;
 }
