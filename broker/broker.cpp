@@ -536,11 +536,13 @@ void broker::impl::deliver(route_target& t, message_ptr& m, bool last, queued_de
     } else if (opts.lim.max_ack_delay_ms != 0) {
         add_in_transit_bytes(s, 0, transit_bytes(*m));
     }
-    deliver_here(s, t, m, last, scratch); // t.s (the caller's) keeps the session alive through update_congestion
+    // t.s (the caller's) keeps the session alive through update_congestion.
+    deliver_here(s, t, m, last, scratch);
     update_congestion(s);
 }
 
-void broker::impl::deliver_here(session& s, route_target& t, message_ptr& m, bool last, queued_delivery* scratch) {
+void broker::impl::deliver_here(
+        session& s, route_target& t, message_ptr& m, bool last, queued_delivery* scratch) {
     if (s.ended) {
         return; // its records went with it (or are orphans the next start-up removes)
     }
@@ -565,7 +567,12 @@ void broker::impl::deliver_here(session& s, route_target& t, message_ptr& m, boo
         s.client->deliver_now(*scratch);
         return;
     }
-    queued_delivery d{last ? message_ptr(std::move(m)) : m, t.qos, t.retain, std::move(t.subscription_ids), t.seq};
+    queued_delivery d{
+            last ? message_ptr(std::move(m)) : m,
+            t.qos,
+            t.retain,
+            std::move(t.subscription_ids),
+            t.seq};
     if (s.client != nullptr) {
         s.client->deliver(std::move(d));
         return;
@@ -711,15 +718,17 @@ void broker::impl::release_congestion() {
     }
     // One task per shard with waiters, which wakes them in the order they waited (a task per
     // waiting publisher was a std::function and a post each: 100 per episode in a fan-in 100 -> 1).
-    const auto wake = [](const std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>>& list) {
-        for (const auto& entry : list) {
-            if (auto c = entry.second.lock()) {
-                (*c)->release_withheld();
-            }
-        }
-    };
+    const auto wake =
+            [](const std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>>& list) {
+                for (const auto& entry : list) {
+                    if (auto c = entry.second.lock()) {
+                        (*c)->release_withheld();
+                    }
+                }
+            };
     const shard_id first = waiters.front().first;
-    if (std::all_of(waiters.begin(), waiters.end(), [&](const auto& w) { return w.first == first; })) {
+    if (std::all_of(
+                waiters.begin(), waiters.end(), [&](const auto& w) { return w.first == first; })) {
         rt.post(first, [wake, list = std::move(waiters)] { wake(list); });
         return;
     }
@@ -741,10 +750,15 @@ queued_delivery broker::impl::pop_queued(session& s) {
     s.queue.pop_front();
     const std::size_t bytes = delivery_bytes(d);
     add_owned(s.queued_count, ~std::uint32_t{0}); // -1
-    add_owned(s.queued_bytes, std::uint64_t{0} - std::min<std::uint64_t>(bytes, s.queued_bytes.load(std::memory_order_relaxed)));
+    add_owned(
+            s.queued_bytes,
+            std::uint64_t{0} -
+                    std::min<std::uint64_t>(bytes, s.queued_bytes.load(std::memory_order_relaxed)));
     add_counter(total_queued_messages, ~std::uint64_t{0}); // -1
-    add_counter(total_queued_bytes,
-                std::uint64_t{0} - std::min<std::uint64_t>(bytes, total_queued_bytes.load(std::memory_order_relaxed)));
+    add_counter(
+            total_queued_bytes,
+            std::uint64_t{0} - std::min<std::uint64_t>(
+                                       bytes, total_queued_bytes.load(std::memory_order_relaxed)));
     update_congestion(s);
     return d;
 }

@@ -144,6 +144,7 @@ struct broker::impl {
         std::int64_t now_ns = 0;
         return route(m, now_ns);
     }
+
     /// `now_ns`: the runtime clock (ns since its epoch) as the caller read it, 0 = not read yet.
     /// Routing reads it only when a target is congested, and at most once per `now_ns`: the
     /// PUBLISH packets of one read of a publisher share one reading (a clock read per PUBLISH
@@ -186,11 +187,13 @@ struct broker::impl {
     /// Queue (plus `in_transit`) over a quarter of the limits.
     bool over_high_water(const session& s, std::uint64_t in_transit) const noexcept;
     /// deliver() once on the session's shard.
-    void deliver_here(session& s, route_target& t, message_ptr& m, bool last, queued_delivery* scratch);
+    void deliver_here(
+            session& s, route_target& t, message_ptr& m, bool last, queued_delivery* scratch);
     /// session::in_transit_bytes += `add` - `sub`. With one shard, routing and delivery both run
     /// on its thread, the only one that touches the counter: a plain read and write, no locked
     /// instruction (each was a store-buffer drain per delivery, ~15 % of a QoS 0 fan-out).
     void add_in_transit_bytes(session& s, std::uint64_t add, std::uint64_t sub) const noexcept;
+
     /// `c += d` (an unsigned `d` wraps for a subtraction) for a counter that only shard threads
     /// change: with one shard that is one thread, so a plain read and write; else an atomic add.
     /// A locked add waits for the store buffer to drain: a fan-in QoS 1 delivery made a dozen
@@ -203,6 +206,7 @@ struct broker::impl {
             c.fetch_add(d, std::memory_order_relaxed);
         }
     }
+
     /// `c += d` for a counter with one writer at a time (session::queued_count and queued_bytes:
     /// the session's shard; a handover to another shard is a post, which orders the writes).
     template <typename T>

@@ -160,7 +160,8 @@ void client_machine::release_input() noexcept {
     if (in_begin_ == in_end_) {
         in_begin_ = in_end_ = 0;
         auto& pool = input_pool_here();
-        if (in_.capacity() != 0 && in_.size() <= input_shrink_threshold && pool.count < input_pool::max_buffers) {
+        if (in_.capacity() != 0 && in_.size() <= input_shrink_threshold &&
+            pool.count < input_pool::max_buffers) {
             pool.buffers[pool.count++].swap(in_); // its size is kept: no zero-fill when taken again
             return;
         }
@@ -474,7 +475,8 @@ bool client_machine::topic_within_limits(std::string_view topic) const noexcept 
     // A topic of n bytes has at most n + 1 levels: a short one needs no count (a pass over every
     // PUBLISH's topic, ~3 % of a fan-in broker's instructions).
     return topic.size() <= lim.max_topic_length &&
-           (topic.size() < lim.max_topic_levels || mqtt::level_count(topic) <= lim.max_topic_levels);
+           (topic.size() < lim.max_topic_levels ||
+            mqtt::level_count(topic) <= lim.max_topic_levels);
 }
 
 void client_machine::on_publish(mqtt::publish_view& p) {
@@ -1014,6 +1016,7 @@ std::uint16_t client_machine::next_packet_id() {
 
 void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet_id, bool dup) {
     const message& m = *d.msg;
+
     // The head of a delivery without anything per subscriber (no subscription identifiers, no
     // topic alias, no expiry countdown, not a redelivery) is the same bytes for every subscriber
     // of a message but the packet id: kept per thread from the message's second delivery on,
@@ -1031,7 +1034,8 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
         const message* seen = nullptr;
     };
     thread_local head_cache cache;
-    const bool per_subscriber = !d.subscription_ids.empty() || m.expires_at || (v5() && out_alias_max_ != 0);
+    const bool per_subscriber =
+            !d.subscription_ids.empty() || m.expires_at || (v5() && out_alias_max_ != 0);
     const bool cacheable = !dup && !per_subscriber;
     if (cacheable && cache.msg == d.msg && cache.version == version_ && cache.qos == d.qos &&
         cache.retain == d.retain) {
@@ -1063,12 +1067,15 @@ void client_machine::send_publish(const queued_delivery& d, std::uint16_t packet
     if (!per_subscriber && (!m.has_props() || !v5())) {
         // Nothing to encode but the fixed header, the topic and the packet id (3.1.1 carries
         // no properties): written in one pass straight where it goes.
-        const std::size_t head_n = mqtt::plain_publish_head_size(m.topic.size(), d.qos, m.payload.size(), version_);
+        const std::size_t head_n =
+                mqtt::plain_publish_head_size(m.topic.size(), d.qos, m.payload.size(), version_);
         const std::size_t n = head_n + m.payload.size();
-        const bool in_run = n < run_packet_below && n <= out_max_packet_ && !held_barrier_ && held_.empty();
+        const bool in_run =
+                n < run_packet_below && n <= out_max_packet_ && !held_barrier_ && held_.empty();
         out_frame f;
         char* head = in_run ? append_run(n) : f.head.extend(head_n);
-        mqtt::write_plain_publish_head(m.topic, d.qos, d.retain, dup, packet_id, m.payload.size(), version_, head);
+        mqtt::write_plain_publish_head(
+                m.topic, d.qos, d.retain, dup, packet_id, m.payload.size(), version_, head);
         if (cacheable) {
             if (cache.seen == &m) {
                 // Its second delivery here: the next ones copy this head.

@@ -48,14 +48,16 @@ void inflight_table::free_block(entry* slots, std::size_t capacity) noexcept {
 }
 
 void inflight_table::grow() {
-    static_assert(alignof(entry) >= alignof(std::uint16_t) && alignof(entry) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    static_assert(
+            alignof(entry) >= alignof(std::uint16_t) &&
+            alignof(entry) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
     const std::size_t old_capacity = capacity_;
     entry* old = slots_;
     const std::uint16_t* old_ids = ids_;
     capacity_ = old_capacity == 0 ? std::max(initial_capacity, last_capacity_) : old_capacity * 2;
     // Entries and ids in one block (a table that drains and refills allocates once).
-    void* raw = ::operator new(capacity_ * (sizeof(entry) + sizeof(std::uint16_t)));
-    slots_ = static_cast<entry*>(raw);
+    const std::size_t bytes = (sizeof(entry) + sizeof(std::uint16_t)) * capacity_;
+    slots_ = static_cast<entry*>(::operator new(bytes));
     std::uninitialized_value_construct_n(slots_, capacity_);
     ids_ = reinterpret_cast<std::uint16_t*>(slots_ + capacity_);
     std::uninitialized_fill_n(ids_, capacity_, std::uint16_t{0}); // every slot empty

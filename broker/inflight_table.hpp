@@ -5,7 +5,8 @@
 // in an array of their own, which probing reads: 2 bytes per slot instead of an ~80-byte entry,
 // so a probe run or a backward shift touches a cache line or two and an entry is read only once
 // found (with a window of 1 024 in flight the entries are ~160 KiB, mostly out of cache). The
-// names follow std::map's where the callers use them (operator[], find, erase, contains, entries with .first/.second).
+// names follow std::map's where the callers use them (operator[], find, erase, contains, entries
+// with .first/.second).
 // Owns: the entries. Must not use: I/O.
 // Thread safety: none (a session's state is touched on its shard only).
 //
@@ -68,8 +69,11 @@ public:
     bool empty() const noexcept { return size_ == 0; }
 
     iterator begin() noexcept { return {slots_, slots_ + capacity_}; }
+
     iterator end() noexcept { return {slots_ + capacity_, slots_ + capacity_}; }
+
     const_iterator begin() const noexcept { return {slots_, slots_ + capacity_}; }
+
     const_iterator end() const noexcept { return {slots_ + capacity_, slots_ + capacity_}; }
 
     iterator find(std::uint16_t id) noexcept;
@@ -90,7 +94,8 @@ private:
     /// Destroys the entries of `slots` (`capacity` of them) and frees their block.
     static void free_block(entry* slots, std::size_t capacity) noexcept;
 
-    /// One allocation: `capacity_` entries, then `capacity_` packet ids (ids_[k] == slots_[k].first).
+    /// One allocation: `capacity_` entries, then `capacity_` packet ids (ids_[k] ==
+    /// slots_[k].first).
     entry* slots_ = nullptr;
     std::uint16_t* ids_ = nullptr;
     std::size_t capacity_ = 0; ///< 0 or a power of two

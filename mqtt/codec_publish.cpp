@@ -83,7 +83,9 @@ std::uint8_t publish_first_byte(qos qs, bool dup, bool retain) noexcept {
     return b;
 }
 
-std::uint8_t publish_first_byte(const publish& p) noexcept { return publish_first_byte(p.qos, p.dup, p.retain); }
+std::uint8_t publish_first_byte(const publish& p) noexcept {
+    return publish_first_byte(p.qos, p.dup, p.retain);
+}
 
 void write_publish_head_body(const publish& p, bool v5, writer& w) {
     w.str(p.topic);
@@ -177,14 +179,19 @@ bool no_publish_properties(const properties& pr) noexcept {
 
 namespace {
 
-std::size_t plain_publish_body_size(std::size_t topic_size, qos q, protocol_version version) noexcept {
-    return 2 + topic_size + (q != qos::at_most_once ? 2 : 0) + (version == protocol_version::v5 ? 1 : 0);
+std::size_t
+plain_publish_body_size(std::size_t topic_size, qos q, protocol_version version) noexcept {
+    return 2 + topic_size + (q != qos::at_most_once ? 2 : 0) +
+           (version == protocol_version::v5 ? 1 : 0);
 }
 
 } // namespace
 
 std::size_t plain_publish_head_size(
-        std::size_t topic_size, qos q, std::size_t payload_size, protocol_version version) noexcept {
+        std::size_t topic_size,
+        qos q,
+        std::size_t payload_size,
+        protocol_version version) noexcept {
     const std::size_t body = plain_publish_body_size(topic_size, q, version);
     return 1 + detail::varint_size(static_cast<std::uint32_t>(body + payload_size)) + body;
 }
@@ -200,7 +207,8 @@ void write_plain_publish_head(
         char* out) noexcept {
     // One pass, sizes known: topic, packet id, and (v5) an empty property list.
     *out++ = static_cast<char>(detail::publish_first_byte(q, dup, retain));
-    auto remaining = static_cast<std::uint32_t>(plain_publish_body_size(topic.size(), q, version) + payload_size);
+    auto remaining = static_cast<std::uint32_t>(
+            plain_publish_body_size(topic.size(), q, version) + payload_size);
     do {
         auto b = static_cast<std::uint8_t>(remaining & 0x7F);
         remaining >>= 7;
@@ -231,7 +239,15 @@ void encode_publish_head(
         const std::size_t n = plain_publish_head_size(p.topic.size(), p.qos, payload_size, version);
         const std::size_t at = out.size();
         out.resize(at + n);
-        write_plain_publish_head(p.topic, p.qos, p.retain, p.dup, p.packet_id, payload_size, version, out.data() + at);
+        write_plain_publish_head(
+                p.topic,
+                p.qos,
+                p.retain,
+                p.dup,
+                p.packet_id,
+                payload_size,
+                version,
+                out.data() + at);
         return;
     }
     detail::writer counter;

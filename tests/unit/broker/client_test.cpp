@@ -1192,7 +1192,8 @@ TEST_CASE("backpressure: while a connected subscriber's queue is over a quarter 
     CHECK(f.b.stats().dropped == 0);
 }
 
-TEST_CASE("backpressure: the held PUBACKs of several publishers, on one shard or two, all go out in order "
+TEST_CASE("backpressure: the held PUBACKs of several publishers, on one shard or two, all go out "
+          "in order "
           "once the subscriber drains") {
     for (const std::uint32_t shards : {1u, 2u}) {
         CAPTURE(shards);
@@ -1206,7 +1207,8 @@ TEST_CASE("backpressure: the held PUBACKs of several publishers, on one shard or
         constexpr int n = 4;
         std::vector<std::unique_ptr<peer>> pubs;
         for (int k = 0; k < n; ++k) {
-            pubs.push_back(std::make_unique<peer>(f.b, f.rt, static_cast<broker::shard_id>(k % shards)));
+            pubs.push_back(
+                    std::make_unique<peer>(f.b, f.rt, static_cast<broker::shard_id>(k % shards)));
             pubs.back()->connect("pub-" + std::to_string(k));
         }
         std::vector<std::string> expected;
@@ -1264,7 +1266,8 @@ TEST_CASE("backpressure: a subscriber that stops acknowledging holds PUBACKs at 
     CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{5});
 }
 
-TEST_CASE("max_topic_levels: a PUBLISH with more levels is refused, at or under the limit it is routed, "
+TEST_CASE("max_topic_levels: a PUBLISH with more levels is refused, at or under the limit it is "
+          "routed, "
           "short topics included (empty levels count)") {
     broker::options o;
     o.lim.max_topic_levels = 4;
@@ -1274,17 +1277,19 @@ TEST_CASE("max_topic_levels: a PUBLISH with more levels is refused, at or under 
     sub.connect("sub");
     pub.connect("pub");
     sub.subscribe("#", qos::at_most_once);
+
     struct row {
         std::string topic;
         bool routed;
     };
+
     const std::vector<row> rows{
-            {"a/b", true},         // 2 levels, shorter than the limit
-            {"///", true},         // 4 empty levels: 3 bytes, at the limit
-            {"a/b/c/d", true},     // 4 levels
-            {"////", false},       // 5 empty levels in 4 bytes
-            {"a/b/c/d/e", false},  // 5 levels
-            {"abcdefgh/x", true},  // long, 2 levels
+            {"a/b", true},        // 2 levels, shorter than the limit
+            {"///", true},        // 4 empty levels: 3 bytes, at the limit
+            {"a/b/c/d", true},    // 4 levels
+            {"////", false},      // 5 empty levels in 4 bytes
+            {"a/b/c/d/e", false}, // 5 levels
+            {"abcdefgh/x", true}, // long, 2 levels
     };
     std::uint16_t pid = 0;
     for (const auto& r : rows) {

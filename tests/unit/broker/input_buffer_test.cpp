@@ -10,9 +10,9 @@
 #include "harness.hpp"
 
 using namespace thinggate;
+using mqtt::qos;
 using test::manual_runtime;
 using test::peer;
-using mqtt::qos;
 
 namespace {
 
@@ -20,6 +20,7 @@ struct fixture {
     fixture()
         : rt(1)
         , b(broker::options{}, rt) {}
+
     manual_runtime rt;
     broker::broker b;
 };
@@ -54,7 +55,8 @@ void wait_for_socket(fixture& f, peer& p) {
 
 } // namespace
 
-TEST_CASE("input buffers: a buffer given back by one connection serves another, old bytes never read") {
+TEST_CASE("input buffers: a buffer given back by one connection serves another, old bytes never "
+          "read") {
     fixture f;
     peer sub(f.b, f.rt, 0);
     peer a(f.b, f.rt, 0);
@@ -89,7 +91,7 @@ TEST_CASE("input buffers: a packet cut by a read stays with its connection while
     sub.subscribe("t/#", qos::at_most_once);
     const auto cut = encoded(make_publish("t/a", std::string(200, 'x')));
     read(f, a, std::string_view(cut).substr(0, 50)); // incomplete: kept
-    wait_for_socket(f, a);                            // not given back: it holds unprocessed bytes
+    wait_for_socket(f, a);                           // not given back: it holds unprocessed bytes
     for (int i = 0; i < 3; ++i) {
         read(f, b, encoded(make_publish("t/b", "b" + std::to_string(i))));
         wait_for_socket(f, b);
@@ -104,7 +106,8 @@ TEST_CASE("input buffers: a packet cut by a read stays with its connection while
     CHECK(got[3].payload == std::string(200, 'x'));
 }
 
-TEST_CASE("input buffers: more connections waiting than the shard keeps, each still reads correctly") {
+TEST_CASE("input buffers: more connections waiting than the shard keeps, each still reads "
+          "correctly") {
     fixture f;
     peer sub(f.b, f.rt, 0);
     sub.connect("sub");
@@ -117,7 +120,9 @@ TEST_CASE("input buffers: more connections waiting than the shard keeps, each st
     }
     for (int round = 0; round < 3; ++round) {
         for (int k = 0; k < 20; ++k) {
-            read(f, *pubs[k], encoded(make_publish("t/" + std::to_string(k), std::to_string(round))),
+            read(f,
+                 *pubs[k],
+                 encoded(make_publish("t/" + std::to_string(k), std::to_string(round))),
                  static_cast<std::size_t>(64 << (k % 4)));
         }
         for (int k = 0; k < 20; ++k) {

@@ -245,7 +245,8 @@ TEST_CASE("output runs: a long burst is cut into runs of at most 16 KiB, every b
     CHECK(take(f, sub).bytes == encoded(plain("burst", "after"), protocol_version::v5));
 }
 
-TEST_CASE("output runs: fan-in from many publishers to one QoS 1 subscriber, byte-exact, own packet ids "
+TEST_CASE("output runs: fan-in from many publishers to one QoS 1 subscriber, byte-exact, own "
+          "packet ids "
           "[MQTT-2.2.1-3]") {
     fixture f;
     peer v5(f.b, f.rt, 0);
@@ -256,7 +257,8 @@ TEST_CASE("output runs: fan-in from many publishers to one QoS 1 subscriber, byt
     v3.subscribe("in/#", qos::at_least_once);
     std::vector<std::unique_ptr<peer>> pubs;
     for (int k = 0; k < 8; ++k) {
-        pubs.push_back(std::make_unique<peer>(f.b, f.rt, 0, k % 2 == 0 ? protocol_version::v5 : protocol_version::v311));
+        pubs.push_back(std::make_unique<peer>(
+                f.b, f.rt, 0, k % 2 == 0 ? protocol_version::v5 : protocol_version::v311));
         pubs.back()->connect("pub-" + std::to_string(k));
     }
     std::string expect_v5;
@@ -265,20 +267,26 @@ TEST_CASE("output runs: fan-in from many publishers to one QoS 1 subscriber, byt
     for (int round = 0; round < 4; ++round) {
         for (int k = 0; k < 8; ++k) {
             const std::string topic = "in/" + std::to_string(k);
-            const auto q = k % 3 == 0 ? qos::at_most_once : qos::at_least_once; // min(published, granted)
+            const auto q =
+                    k % 3 == 0 ? qos::at_most_once : qos::at_least_once; // min(published, granted)
             const int i = round * 8 + k;
             pubs[k]->publish(topic, payload_of(i, static_cast<std::size_t>(i * 7)), q);
             const auto pid = q == qos::at_most_once ? std::uint16_t{0} : ++id;
-            expect_v5 += encoded(plain(topic, payload_of(i, static_cast<std::size_t>(i * 7)), q, pid), protocol_version::v5);
-            expect_v3 += encoded(plain(topic, payload_of(i, static_cast<std::size_t>(i * 7)), q, pid), protocol_version::v311);
+            expect_v5 +=
+                    encoded(plain(topic, payload_of(i, static_cast<std::size_t>(i * 7)), q, pid),
+                            protocol_version::v5);
+            expect_v3 +=
+                    encoded(plain(topic, payload_of(i, static_cast<std::size_t>(i * 7)), q, pid),
+                            protocol_version::v311);
         }
     }
     CHECK(take(f, v5).bytes == expect_v5);
     CHECK(take(f, v3).bytes == expect_v3);
 }
 
-TEST_CASE("output runs: the head shared from a message's second delivery on keeps every subscriber's "
-          "packet id, also when messages alternate") {
+TEST_CASE(
+        "output runs: the head shared from a message's second delivery on keeps every subscriber's "
+        "packet id, also when messages alternate") {
     fixture f;
     std::vector<std::unique_ptr<peer>> subs;
     for (int k = 0; k < 4; ++k) {
@@ -301,8 +309,12 @@ TEST_CASE("output runs: the head shared from a message's second delivery on keep
         const std::string topic = i % 2 == 0 ? "shared/a" : "shared/bb";
         pub.publish(topic, payload_of(i), qos::at_least_once, i % 3 == 0);
         for (int k = 0; k < 4; ++k) {
-            expected[k] += encoded(plain(topic, payload_of(i), qos::at_least_once, static_cast<std::uint16_t>(k + i + 1)),
-                                   protocol_version::v5);
+            expected[k] +=
+                    encoded(plain(topic,
+                                  payload_of(i),
+                                  qos::at_least_once,
+                                  static_cast<std::uint16_t>(k + i + 1)),
+                            protocol_version::v5);
         }
     }
     for (int k = 0; k < 4; ++k) {
@@ -310,7 +322,8 @@ TEST_CASE("output runs: the head shared from a message's second delivery on keep
     }
 }
 
-TEST_CASE("output runs: forwarded properties reach a v5 subscriber, a v3.1.1 one gets the plain head") {
+TEST_CASE("output runs: forwarded properties reach a v5 subscriber, a v3.1.1 one gets the plain "
+          "head") {
     fixture f;
     peer v5(f.b, f.rt, 0);
     peer v3(f.b, f.rt, 0, protocol_version::v311);
@@ -328,10 +341,12 @@ TEST_CASE("output runs: forwarded properties reach a v5 subscriber, a v3.1.1 one
     expect_v5.props.content_type = "text/plain";
     expect_v5.props.user_properties.emplace_back("k", "v");
     CHECK(take(f, v5).bytes == encoded(expect_v5, protocol_version::v5));
-    CHECK(take(f, v3).bytes == encoded(plain("p", "body", qos::at_least_once, 1), protocol_version::v311));
+    CHECK(take(f, v3).bytes ==
+          encoded(plain("p", "body", qos::at_least_once, 1), protocol_version::v311));
 }
 
-TEST_CASE("output runs: an in-flight message sent again on resume is byte-exact with DUP set [MQTT-3.3.1-1]") {
+TEST_CASE("output runs: an in-flight message sent again on resume is byte-exact with DUP set "
+          "[MQTT-3.3.1-1]") {
     fixture f;
     auto sub = std::make_unique<peer>(f.b, f.rt, 0);
     peer pub(f.b, f.rt, 0);
