@@ -427,6 +427,38 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
         return;
     }
     const std::uint32_t shards = rt.shard_count();
+    // Appends the message and the targets `take` selects to shard i's inbox; posts its drain
+    // unless one is queued.
+    const auto to_inbox = [&](shard_id i, const auto& take) {
+        auto& in = inboxes[i];
+        bool post = false;
+        {
+            // One shard in the runtime: the inbox is only touched on its thread.
+            std::unique_lock lock(in.mutex, std::defer_lock);
+            if (!this->one_shard) {
+                lock.lock();
+            }
+            in.messages.emplace_back(in.targets.size(), m);
+            for (std::size_t k = 0; k < targets.size(); ++k) {
+                if (take(k)) {
+                    in.targets.push_back(std::move(targets[k]));
+                }
+            }
+            post = !in.posted;
+            in.posted = true;
+        }
+        if (post) {
+            rt.post(i, [this, i] { drain_inbox(i); });
+        }
+    };
+    if (shards == 1 || targets.size() == 1) {
+        // One inbox takes them all (fan-in: one target per PUBLISH): no list of home shards.
+        const shard_id i =
+                shards == 1 ? 0 : targets.front().s->shard.load(std::memory_order_acquire) % shards;
+        to_inbox(i, [](std::size_t) { return true; });
+        targets.clear();
+        return;
+    }
     thread_local std::vector<shard_id> home;
     home.resize(targets.size());
     shard_id first = 0;
@@ -445,27 +477,7 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
             any = home[k] == i;
         }
         if (any) {
-            auto& in = inboxes[i];
-            bool post = false;
-            {
-                // One shard in the runtime (not the local: all targets on one shard): the inbox
-                // is only touched on its thread.
-                std::unique_lock lock(in.mutex, std::defer_lock);
-                if (!this->one_shard) {
-                    lock.lock();
-                }
-                in.messages.emplace_back(in.targets.size(), m);
-                for (std::size_t k = 0; k < targets.size(); ++k) {
-                    if (home[k] == i) {
-                        in.targets.push_back(std::move(targets[k]));
-                    }
-                }
-                post = !in.posted;
-                in.posted = true;
-            }
-            if (post) {
-                rt.post(i, [this, i] { drain_inbox(i); });
-            }
+            to_inbox(i, [&](std::size_t k) { return home[k] == i; });
         }
         if (one_shard) {
             break;
