@@ -10,9 +10,39 @@ namespace detail {
 
 namespace {
 
-bool read_topic(reader& r, std::string& out) { return r.utf8(out); }
+/// valid_utf8(t) && topic_name_syntax_ok(t), in one pass over a topic of ASCII without NUL and
+/// without '+' or '#' (nearly every topic); anything else gets the two full checks.
+bool topic_name_ok(std::string_view t) noexcept {
+    constexpr std::uint64_t lo = 0x0101010101010101ULL;
+    constexpr std::uint64_t hi = 0x8080808080808080ULL;
+    const auto has_zero_byte = [](std::uint64_t x) noexcept { return ((x - lo) & ~x & hi) != 0; };
+    const char* p = t.data();
+    std::size_t n = t.size();
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p, 8);
+        // A byte >= 0x80 or 0 sets a top bit in w | (w - lo) (valid_utf8's fast test).
+        if (((w | (w - lo)) & hi) != 0 || has_zero_byte(w ^ (lo * '+')) ||
+            has_zero_byte(w ^ (lo * '#'))) {
+            return valid_utf8(t) && topic_name_syntax_ok(t);
+        }
+    }
+    for (; n > 0; ++p, --n) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c == 0 || c >= 0x80 || c == '+' || c == '#') {
+            return valid_utf8(t) && topic_name_syntax_ok(t);
+        }
+    }
+    return true;
+}
 
-bool read_topic(reader& r, std::string_view& out) { return r.length_prefixed(out) && valid_utf8(out); }
+/// The topic, well-formed UTF-8 and without a wildcard [MQTT-3.3.2-2]: false = malformed (a
+/// wildcard is not "correctly formed"; 0x90 is for names that are but are refused).
+bool read_topic(reader& r, std::string& out) { return r.utf8(out) && topic_name_syntax_ok(out); }
+
+bool read_topic(reader& r, std::string_view& out) {
+    return r.length_prefixed(out) && topic_name_ok(out);
+}
 
 void set_payload(std::string& out, std::string_view payload) { out.assign(payload.data(), payload.size()); }
 
@@ -32,11 +62,7 @@ reason_code decode_publish_into(std::uint8_t flags, reader& r, bool v5, P& out) 
         return reason_code::malformed_packet; // [MQTT-3.3.1-2]
     }
     if (!read_topic(r, out.topic)) {
-        return reason_code::malformed_packet;
-    }
-    if (!topic_name_syntax_ok(out.topic)) {
-        // A wildcard is not "correctly formed" (0x90 is for names that are but are refused).
-        return reason_code::malformed_packet; // [MQTT-3.3.2-2]
+        return reason_code::malformed_packet; // [MQTT-1.5.4-1..2] [MQTT-3.3.2-2]
     }
     if (q > 0) {
         if (!r.u16(out.packet_id)) {
