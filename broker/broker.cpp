@@ -255,8 +255,8 @@ bool broker::impl::unsubscribe(const session_ptr& s, std::string_view full_filte
 
 // ---------------------------------------------------------------- routing
 
-route_result broker::impl::route(const message_ptr& m) {
-    ++messages_in;
+route_result broker::impl::route(const message_ptr& m, std::int64_t& now_ns) {
+    add_counter(messages_in, std::uint64_t{1});
     route_result result;
     result.congestion_epoch = congestion_epoch.load(std::memory_order_seq_cst);
 
@@ -271,7 +271,12 @@ route_result broker::impl::route(const message_ptr& m) {
     };
 
     {
-        std::shared_lock lock(subs_mutex);
+        // With one shard, everything that changes the index (subscribe, unsubscribe, end_session)
+        // runs on this thread: no lock (two locked instructions per PUBLISH).
+        std::shared_lock lock(subs_mutex, std::defer_lock);
+        if (!one_shard) {
+            lock.lock();
+        }
         index.match(
                 m->topic,
                 match_opts,
@@ -330,7 +335,6 @@ route_result broker::impl::route(const message_ptr& m) {
     if (targets.empty()) {
         return result;
     }
-    std::int64_t now_ns = 0; // read once, and only when a target is congested
     for (const auto& t : targets) {
         if (t.qos == mqtt::qos::at_most_once) {
             // QoS 0 congestion is the connection's unwritten output (seen on the session's
@@ -350,7 +354,8 @@ route_result broker::impl::route(const message_ptr& m) {
             }
             continue;
         }
-        const auto in_transit = t.s->in_transit.fetch_add(1, std::memory_order_relaxed) + 1;
+        add_counter(t.s->in_transit, std::uint32_t{1});
+        const auto in_transit = t.s->in_transit.load(std::memory_order_relaxed);
         if (t.s->congested.load(std::memory_order_relaxed) ||
             (t.s->online.load(std::memory_order_relaxed) && over_high_water(*t.s, in_transit))) {
             // Set here too: the session's shard clears it (and wakes the publishers) as it drains.
@@ -395,7 +400,7 @@ route_result broker::impl::route(const message_ptr& m) {
                 if (ec) {
                     dropped += list.size(); // the publisher hears 0x97
                     for (auto& t : list) {
-                        t.s->in_transit.fetch_sub(1, std::memory_order_relaxed);
+                        add_counter(t.s->in_transit, ~std::uint32_t{0}); // -1
                         rt.post(t.s->shard.load(), [this, s = t.s] { update_congestion(*s); });
                     }
                     return;
@@ -422,6 +427,38 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
         return;
     }
     const std::uint32_t shards = rt.shard_count();
+    // Appends the message and the targets `take` selects to shard i's inbox; posts its drain
+    // unless one is queued.
+    const auto to_inbox = [&](shard_id i, const auto& take) {
+        auto& in = inboxes[i];
+        bool post = false;
+        {
+            // One shard in the runtime: the inbox is only touched on its thread.
+            std::unique_lock lock(in.mutex, std::defer_lock);
+            if (!this->one_shard) {
+                lock.lock();
+            }
+            in.messages.emplace_back(in.targets.size(), m);
+            for (std::size_t k = 0; k < targets.size(); ++k) {
+                if (take(k)) {
+                    in.targets.push_back(std::move(targets[k]));
+                }
+            }
+            post = !in.posted;
+            in.posted = true;
+        }
+        if (post) {
+            rt.post(i, [this, i] { drain_inbox(i); });
+        }
+    };
+    if (shards == 1 || targets.size() == 1) {
+        // One inbox takes them all (fan-in: one target per PUBLISH): no list of home shards.
+        const shard_id i =
+                shards == 1 ? 0 : targets.front().s->shard.load(std::memory_order_acquire) % shards;
+        to_inbox(i, [](std::size_t) { return true; });
+        targets.clear();
+        return;
+    }
     thread_local std::vector<shard_id> home;
     home.resize(targets.size());
     shard_id first = 0;
@@ -440,22 +477,7 @@ void broker::impl::post_deliveries(const message_ptr& m, std::vector<route_targe
             any = home[k] == i;
         }
         if (any) {
-            auto& in = inboxes[i];
-            bool post = false;
-            {
-                std::lock_guard lock(in.mutex);
-                in.messages.emplace_back(in.targets.size(), m);
-                for (std::size_t k = 0; k < targets.size(); ++k) {
-                    if (home[k] == i) {
-                        in.targets.push_back(std::move(targets[k]));
-                    }
-                }
-                post = !in.posted;
-                in.posted = true;
-            }
-            if (post) {
-                rt.post(i, [this, i] { drain_inbox(i); });
-            }
+            to_inbox(i, [&](std::size_t k) { return home[k] == i; });
         }
         if (one_shard) {
             break;
@@ -469,7 +491,10 @@ void broker::impl::drain_inbox(shard_id shard) {
     std::vector<route_target> targets;
     std::vector<std::pair<std::size_t, message_ptr>> messages;
     {
-        std::lock_guard lock(in.mutex);
+        std::unique_lock lock(in.mutex, std::defer_lock);
+        if (!one_shard) {
+            lock.lock();
+        }
         targets.swap(in.targets);
         messages.swap(in.messages);
         in.posted = false;
@@ -479,14 +504,17 @@ void broker::impl::drain_inbox(shard_id shard) {
     for (std::size_t j = 0; j < messages.size(); ++j) {
         const std::size_t end = j + 1 < messages.size() ? messages[j + 1].first : targets.size();
         for (; k < end; ++k) {
-            deliver(targets[k], messages[j].second, &scratch);
+            deliver(targets[k], messages[j].second, k + 1 == end, &scratch);
         }
     }
     scratch.msg.reset();
     targets.clear();
     messages.clear();
     // Give the capacity back, so that a steady flow allocates nothing.
-    std::lock_guard lock(in.mutex);
+    std::unique_lock lock(in.mutex, std::defer_lock);
+    if (!one_shard) {
+        lock.lock();
+    }
     if (in.targets.empty() && in.targets.capacity() < targets.capacity()) {
         in.targets.swap(targets);
     }
@@ -506,23 +534,27 @@ void broker::impl::add_in_transit_bytes(session& s, std::uint64_t add, std::uint
     }
 }
 
-void broker::impl::deliver(route_target& t, const message_ptr& m, queued_delivery* scratch) {
+void broker::impl::deliver(route_target& t, message_ptr& m, bool last, queued_delivery* scratch) {
     session& s = *t.s;
     const shard_id home = s.shard.load(std::memory_order_acquire);
     if (!one_shard && home != rt.current_shard()) {
-        rt.post(home, [this, t = std::move(t), m]() mutable { deliver(t, m); });
+        rt.post(home, [this, t = std::move(t), m = last ? message_ptr(std::move(m)) : m]() mutable {
+            deliver(t, m, true);
+        });
         return;
     }
     if (t.qos != mqtt::qos::at_most_once) {
-        s.in_transit.fetch_sub(1, std::memory_order_relaxed);
+        add_counter(s.in_transit, ~std::uint32_t{0}); // -1
     } else if (opts.lim.max_ack_delay_ms != 0) {
         add_in_transit_bytes(s, 0, transit_bytes(*m));
     }
-    deliver_here(s, t, m, scratch); // t.s (the caller's) keeps the session alive through update_congestion
+    // t.s (the caller's) keeps the session alive through update_congestion.
+    deliver_here(s, t, m, last, scratch);
     update_congestion(s);
 }
 
-void broker::impl::deliver_here(session& s, route_target& t, const message_ptr& m, queued_delivery* scratch) {
+void broker::impl::deliver_here(
+        session& s, route_target& t, message_ptr& m, bool last, queued_delivery* scratch) {
     if (s.ended) {
         return; // its records went with it (or are orphans the next start-up removes)
     }
@@ -547,7 +579,12 @@ void broker::impl::deliver_here(session& s, route_target& t, const message_ptr& 
         s.client->deliver_now(*scratch);
         return;
     }
-    queued_delivery d{m, t.qos, t.retain, std::move(t.subscription_ids), t.seq};
+    queued_delivery d{
+            last ? message_ptr(std::move(m)) : m,
+            t.qos,
+            t.retain,
+            std::move(t.subscription_ids),
+            t.seq};
     if (s.client != nullptr) {
         s.client->deliver(std::move(d));
         return;
@@ -589,10 +626,10 @@ void broker::impl::enqueue(session& s, queued_delivery d) {
         r.d = to_record(d);
         batch_here().put(r);
     }
-    s.queued_count.fetch_add(1, std::memory_order_relaxed);
-    s.queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    total_queued_messages.fetch_add(1, std::memory_order_relaxed);
-    total_queued_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    add_owned(s.queued_count, std::uint32_t{1});
+    add_owned(s.queued_bytes, std::uint64_t{bytes});
+    add_counter(total_queued_messages, std::uint64_t{1});
+    add_counter(total_queued_bytes, std::uint64_t{bytes});
     s.queue.push_back(std::move(d));
     update_congestion(s);
 }
@@ -688,12 +725,35 @@ void broker::impl::release_congestion() {
         congestion_epoch.fetch_add(1, std::memory_order_seq_cst);
         waiters.swap(congestion_waiters);
     }
-    for (auto& [shard, w] : waiters) {
-        rt.post(shard, [w = std::move(w)] {
-            if (auto c = w.lock()) {
-                (*c)->release_withheld();
+    if (waiters.empty()) {
+        return;
+    }
+    // One task per shard with waiters, which wakes them in the order they waited (a task per
+    // waiting publisher was a std::function and a post each: 100 per episode in a fan-in 100 -> 1).
+    const auto wake =
+            [](const std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>>& list) {
+                for (const auto& entry : list) {
+                    if (auto c = entry.second.lock()) {
+                        (*c)->release_withheld();
+                    }
+                }
+            };
+    const shard_id first = waiters.front().first;
+    if (std::all_of(
+                waiters.begin(), waiters.end(), [&](const auto& w) { return w.first == first; })) {
+        rt.post(first, [wake, list = std::move(waiters)] { wake(list); });
+        return;
+    }
+    for (shard_id i = 0; i < rt.shard_count(); ++i) {
+        std::vector<std::pair<shard_id, std::weak_ptr<client_machine*>>> mine;
+        for (auto& w : waiters) {
+            if (w.first == i) {
+                mine.push_back(std::move(w));
             }
-        });
+        }
+        if (!mine.empty()) {
+            rt.post(i, [wake, list = std::move(mine)] { wake(list); });
+        }
     }
 }
 
@@ -701,12 +761,16 @@ queued_delivery broker::impl::pop_queued(session& s) {
     queued_delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     const std::size_t bytes = delivery_bytes(d);
-    s.queued_count.fetch_sub(1, std::memory_order_relaxed);
-    s.queued_bytes.fetch_sub(std::min<std::uint64_t>(bytes, s.queued_bytes.load(std::memory_order_relaxed)),
-                             std::memory_order_relaxed);
-    total_queued_messages.fetch_sub(1, std::memory_order_relaxed);
-    total_queued_bytes.fetch_sub(std::min<std::uint64_t>(bytes, total_queued_bytes.load(std::memory_order_relaxed)),
-                                 std::memory_order_relaxed);
+    add_owned(s.queued_count, ~std::uint32_t{0}); // -1
+    add_owned(
+            s.queued_bytes,
+            std::uint64_t{0} -
+                    std::min<std::uint64_t>(bytes, s.queued_bytes.load(std::memory_order_relaxed)));
+    add_counter(total_queued_messages, ~std::uint64_t{0}); // -1
+    add_counter(
+            total_queued_bytes,
+            std::uint64_t{0} - std::min<std::uint64_t>(
+                                       bytes, total_queued_bytes.load(std::memory_order_relaxed)));
     update_congestion(s);
     return d;
 }

@@ -196,6 +196,10 @@ private:
     bool flow_paused_ = false;  ///< a QoS 0 target is congested (pause_for_congestion)
     std::uint64_t flow_round_ = 0; ///< tells a stale max_ack_delay timer from the current one
     std::uint64_t congestion_epoch_ = 0; ///< of the last routing (see broker::impl::wait_congestion)
+    /// Runtime clock (ns) as routing first read it for the input being handled; 0 = not yet.
+    /// One reading per read of the socket: its packets are handled within about a millisecond,
+    /// well under max_ack_delay_ms, which is all the clock is compared with there.
+    std::int64_t read_now_ns_ = 0;
     double publish_tokens_ = 0;       ///< token buckets (1 s burst), refilled from the runtime clock
     double publish_byte_tokens_ = 0;
     clock::time_point tokens_at_{};

@@ -1,6 +1,8 @@
 #include "broker/inflight_table.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <new>
 
 namespace thinggate::broker {
 
@@ -17,7 +19,7 @@ std::size_t inflight_table::slot_of(std::uint16_t id) const noexcept {
     }
     const std::size_t mask = capacity_ - 1;
     for (std::size_t k = home(id);; k = (k + 1) & mask) {
-        const std::uint16_t v = slots_[k].first;
+        const std::uint16_t v = ids_[k];
         if (v == id) {
             return k;
         }
@@ -32,27 +34,46 @@ inflight_table::iterator inflight_table::find(std::uint16_t id) noexcept {
     if (k == capacity_) {
         return end();
     }
-    return {slots_.get() + k, slots_.get() + capacity_};
+    return {slots_ + k, slots_ + capacity_};
 }
 
 bool inflight_table::contains(std::uint16_t id) const noexcept { return slot_of(id) != capacity_; }
 
+void inflight_table::free_block(entry* slots, std::size_t capacity) noexcept {
+    if (slots == nullptr) {
+        return;
+    }
+    std::destroy_n(slots, capacity);
+    ::operator delete(static_cast<void*>(slots));
+}
+
 void inflight_table::grow() {
+    static_assert(
+            alignof(entry) >= alignof(std::uint16_t) &&
+            alignof(entry) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
     const std::size_t old_capacity = capacity_;
-    auto old = std::move(slots_);
+    entry* old = slots_;
+    const std::uint16_t* old_ids = ids_;
     capacity_ = old_capacity == 0 ? std::max(initial_capacity, last_capacity_) : old_capacity * 2;
-    slots_ = std::make_unique<entry[]>(capacity_);
+    // Entries and ids in one block (a table that drains and refills allocates once).
+    const std::size_t bytes = (sizeof(entry) + sizeof(std::uint16_t)) * capacity_;
+    slots_ = static_cast<entry*>(::operator new(bytes));
+    std::uninitialized_value_construct_n(slots_, capacity_);
+    ids_ = reinterpret_cast<std::uint16_t*>(slots_ + capacity_);
+    std::uninitialized_fill_n(ids_, capacity_, std::uint16_t{0}); // every slot empty
     const std::size_t mask = capacity_ - 1;
     for (std::size_t i = 0; i < old_capacity; ++i) {
-        if (old[i].first == 0) {
+        if (old_ids[i] == 0) {
             continue;
         }
-        std::size_t k = home(old[i].first);
-        while (slots_[k].first != 0) {
+        std::size_t k = home(old_ids[i]);
+        while (ids_[k] != 0) {
             k = (k + 1) & mask;
         }
         slots_[k] = std::move(old[i]);
+        ids_[k] = old_ids[i];
     }
+    free_block(old, old_capacity);
 }
 
 inflight_delivery& inflight_table::operator[](std::uint16_t id) {
@@ -65,9 +86,10 @@ inflight_delivery& inflight_table::operator[](std::uint16_t id) {
     }
     const std::size_t mask = capacity_ - 1;
     std::size_t k = home(id);
-    while (slots_[k].first != 0) {
+    while (ids_[k] != 0) {
         k = (k + 1) & mask;
     }
+    ids_[k] = id;
     slots_[k].first = id;
     slots_[k].second = inflight_delivery{};
     ++size_;
@@ -76,21 +98,24 @@ inflight_delivery& inflight_table::operator[](std::uint16_t id) {
 
 void inflight_table::erase(iterator it) noexcept {
     const std::size_t mask = capacity_ - 1;
-    auto hole = static_cast<std::size_t>(it.p_ - slots_.get());
+    auto hole = static_cast<std::size_t>(it.p_ - slots_);
     slots_[hole].first = 0;
     slots_[hole].second = inflight_delivery{};
+    ids_[hole] = 0;
     --size_;
     // Backward-shift deletion: move later entries of the probe run into the hole when their
     // home slot allows it, so that lookups never need tombstones.
-    for (std::size_t k = (hole + 1) & mask; slots_[k].first != 0; k = (k + 1) & mask) {
-        const std::size_t h = home(slots_[k].first);
+    for (std::size_t k = (hole + 1) & mask; ids_[k] != 0; k = (k + 1) & mask) {
+        const std::size_t h = home(ids_[k]);
         // Does the entry at k, whose home is h, stay reachable if moved to `hole`? Yes when
         // `hole` lies cyclically in [h, k).
         const bool movable = hole <= k ? (h <= hole || h > k) : (h <= hole && h > k);
         if (movable) {
             slots_[hole] = std::move(slots_[k]);
+            ids_[hole] = ids_[k];
             slots_[k].first = 0;
             slots_[k].second = inflight_delivery{};
+            ids_[k] = 0;
             hole = k;
         }
     }
@@ -102,7 +127,9 @@ void inflight_table::erase(iterator it) noexcept {
 }
 
 void inflight_table::clear() noexcept {
-    slots_.reset();
+    free_block(slots_, capacity_);
+    slots_ = nullptr;
+    ids_ = nullptr;
     capacity_ = 0;
     size_ = 0;
 }

@@ -1,8 +1,12 @@
 #pragma once
 // broker/inflight_table: a session's outbound QoS 1/2 messages waiting for their
 // acknowledgement, by packet id. Open addressing (linear probing, backward-shift deletion) over
-// a power-of-two array: no heap node per delivery, unlike std::map. The names follow std::map's
-// where the callers use them (operator[], find, erase, contains, entries with .first/.second).
+// a power-of-two array: no heap node per delivery, unlike std::map. The packet ids are also kept
+// in an array of their own, which probing reads: 2 bytes per slot instead of an ~80-byte entry,
+// so a probe run or a backward shift touches a cache line or two and an entry is read only once
+// found (with a window of 1 024 in flight the entries are ~160 KiB, mostly out of cache). The
+// names follow std::map's where the callers use them (operator[], find, erase, contains, entries
+// with .first/.second).
 // Owns: the entries. Must not use: I/O.
 // Thread safety: none (a session's state is touched on its shard only).
 //
@@ -12,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <utility>
 
 #include "broker/session_types.hpp"
@@ -56,16 +61,20 @@ public:
     using const_iterator = basic_iterator<const entry>;
 
     inflight_table() = default;
+    ~inflight_table() { clear(); }
     inflight_table(const inflight_table&) = delete;
     inflight_table& operator=(const inflight_table&) = delete;
 
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
 
-    iterator begin() noexcept { return {slots_.get(), slots_.get() + capacity_}; }
-    iterator end() noexcept { return {slots_.get() + capacity_, slots_.get() + capacity_}; }
-    const_iterator begin() const noexcept { return {slots_.get(), slots_.get() + capacity_}; }
-    const_iterator end() const noexcept { return {slots_.get() + capacity_, slots_.get() + capacity_}; }
+    iterator begin() noexcept { return {slots_, slots_ + capacity_}; }
+
+    iterator end() noexcept { return {slots_ + capacity_, slots_ + capacity_}; }
+
+    const_iterator begin() const noexcept { return {slots_, slots_ + capacity_}; }
+
+    const_iterator end() const noexcept { return {slots_ + capacity_, slots_ + capacity_}; }
 
     iterator find(std::uint16_t id) noexcept;
     bool contains(std::uint16_t id) const noexcept;
@@ -82,8 +91,13 @@ private:
     std::size_t home(std::uint16_t id) const noexcept { return (id * 40503u) & (capacity_ - 1); }
     std::size_t slot_of(std::uint16_t id) const noexcept; ///< its slot, or capacity_ when absent
     void grow();
+    /// Destroys the entries of `slots` (`capacity` of them) and frees their block.
+    static void free_block(entry* slots, std::size_t capacity) noexcept;
 
-    std::unique_ptr<entry[]> slots_;
+    /// One allocation: `capacity_` entries, then `capacity_` packet ids (ids_[k] ==
+    /// slots_[k].first).
+    entry* slots_ = nullptr;
+    std::uint16_t* ids_ = nullptr;
     std::size_t capacity_ = 0; ///< 0 or a power of two
     std::size_t size_ = 0;
     /// Capacity when a large table last emptied (and was given back): the next first insert

@@ -88,6 +88,22 @@ void encode(const packet& p, protocol_version version, std::string& out);
 /// writes where the (shared) payload follows in a second buffer. `out` receives the head only.
 void encode_publish_head(const publish& p, std::size_t payload_size, protocol_version version, std::string& out);
 
+/// A PUBLISH head without properties (v5: an empty property list), the shape of most routed
+/// deliveries: its size, then the head itself written at `out` (exactly that many bytes,
+/// byte for byte what encode_publish_head writes for such a packet). No allocation, for writing
+/// straight into an output buffer. `topic.size()` + `payload_size` must fit a packet.
+std::size_t plain_publish_head_size(
+        std::size_t topic_size, qos q, std::size_t payload_size, protocol_version version) noexcept;
+void write_plain_publish_head(
+        std::string_view topic,
+        qos q,
+        bool retain,
+        bool dup,
+        std::uint16_t packet_id,
+        std::size_t payload_size,
+        protocol_version version,
+        char* out) noexcept;
+
 /// Exact encoded size of `p` (what encode would append).
 std::size_t encoded_size(const packet& p, protocol_version version);
 

@@ -1,5 +1,7 @@
 // PUBLISH (§3.3) and its acknowledgements PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4–3.7).
 
+#include <cstring>
+
 #include "mqtt/detail/wire.hpp"
 
 namespace thinggate::mqtt {
@@ -8,9 +10,39 @@ namespace detail {
 
 namespace {
 
-bool read_topic(reader& r, std::string& out) { return r.utf8(out); }
+/// valid_utf8(t) && topic_name_syntax_ok(t), in one pass over a topic of ASCII without NUL and
+/// without '+' or '#' (nearly every topic); anything else gets the two full checks.
+bool topic_name_ok(std::string_view t) noexcept {
+    constexpr std::uint64_t lo = 0x0101010101010101ULL;
+    constexpr std::uint64_t hi = 0x8080808080808080ULL;
+    const auto has_zero_byte = [](std::uint64_t x) noexcept { return ((x - lo) & ~x & hi) != 0; };
+    const char* p = t.data();
+    std::size_t n = t.size();
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p, 8);
+        // A byte >= 0x80 or 0 sets a top bit in w | (w - lo) (valid_utf8's fast test).
+        if (((w | (w - lo)) & hi) != 0 || has_zero_byte(w ^ (lo * '+')) ||
+            has_zero_byte(w ^ (lo * '#'))) {
+            return valid_utf8(t) && topic_name_syntax_ok(t);
+        }
+    }
+    for (; n > 0; ++p, --n) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c == 0 || c >= 0x80 || c == '+' || c == '#') {
+            return valid_utf8(t) && topic_name_syntax_ok(t);
+        }
+    }
+    return true;
+}
 
-bool read_topic(reader& r, std::string_view& out) { return r.length_prefixed(out) && valid_utf8(out); }
+/// The topic, well-formed UTF-8 and without a wildcard [MQTT-3.3.2-2]: false = malformed (a
+/// wildcard is not "correctly formed"; 0x90 is for names that are but are refused).
+bool read_topic(reader& r, std::string& out) { return r.utf8(out) && topic_name_syntax_ok(out); }
+
+bool read_topic(reader& r, std::string_view& out) {
+    return r.length_prefixed(out) && topic_name_ok(out);
+}
 
 void set_payload(std::string& out, std::string_view payload) { out.assign(payload.data(), payload.size()); }
 
@@ -30,11 +62,7 @@ reason_code decode_publish_into(std::uint8_t flags, reader& r, bool v5, P& out) 
         return reason_code::malformed_packet; // [MQTT-3.3.1-2]
     }
     if (!read_topic(r, out.topic)) {
-        return reason_code::malformed_packet;
-    }
-    if (!topic_name_syntax_ok(out.topic)) {
-        // A wildcard is not "correctly formed" (0x90 is for names that are but are refused).
-        return reason_code::malformed_packet; // [MQTT-3.3.2-2]
+        return reason_code::malformed_packet; // [MQTT-1.5.4-1..2] [MQTT-3.3.2-2]
     }
     if (q > 0) {
         if (!r.u16(out.packet_id)) {
@@ -68,17 +96,21 @@ reason_code decode_publish(std::uint8_t flags, reader& r, bool v5, publish& out)
     return decode_publish_into(flags, r, v5, out);
 }
 
-std::uint8_t publish_first_byte(const publish& p) noexcept {
-    const auto q = static_cast<std::uint8_t>(static_cast<std::uint8_t>(p.qos) & 0x03);
+std::uint8_t publish_first_byte(qos qs, bool dup, bool retain) noexcept {
+    const auto q = static_cast<std::uint8_t>(static_cast<std::uint8_t>(qs) & 0x03);
     std::uint8_t b = static_cast<std::uint8_t>(
             (static_cast<std::uint8_t>(packet_type::publish) << 4) | (q << 1));
-    if (p.dup && q != 0) {
+    if (dup && q != 0) {
         b |= 0x08; // never DUP on QoS 0 [MQTT-3.3.1-2]
     }
-    if (p.retain) {
+    if (retain) {
         b |= 0x01;
     }
     return b;
+}
+
+std::uint8_t publish_first_byte(const publish& p) noexcept {
+    return publish_first_byte(p.qos, p.dup, p.retain);
 }
 
 void write_publish_head_body(const publish& p, bool v5, writer& w) {
@@ -171,24 +203,77 @@ bool no_publish_properties(const properties& pr) noexcept {
 
 } // namespace
 
+namespace {
+
+std::size_t
+plain_publish_body_size(std::size_t topic_size, qos q, protocol_version version) noexcept {
+    return 2 + topic_size + (q != qos::at_most_once ? 2 : 0) +
+           (version == protocol_version::v5 ? 1 : 0);
+}
+
+} // namespace
+
+std::size_t plain_publish_head_size(
+        std::size_t topic_size,
+        qos q,
+        std::size_t payload_size,
+        protocol_version version) noexcept {
+    const std::size_t body = plain_publish_body_size(topic_size, q, version);
+    return 1 + detail::varint_size(static_cast<std::uint32_t>(body + payload_size)) + body;
+}
+
+void write_plain_publish_head(
+        std::string_view topic,
+        qos q,
+        bool retain,
+        bool dup,
+        std::uint16_t packet_id,
+        std::size_t payload_size,
+        protocol_version version,
+        char* out) noexcept {
+    // One pass, sizes known: topic, packet id, and (v5) an empty property list.
+    *out++ = static_cast<char>(detail::publish_first_byte(q, dup, retain));
+    auto remaining = static_cast<std::uint32_t>(
+            plain_publish_body_size(topic.size(), q, version) + payload_size);
+    do {
+        auto b = static_cast<std::uint8_t>(remaining & 0x7F);
+        remaining >>= 7;
+        if (remaining != 0) {
+            b |= 0x80;
+        }
+        *out++ = static_cast<char>(b);
+    } while (remaining != 0);
+    *out++ = static_cast<char>(topic.size() >> 8);
+    *out++ = static_cast<char>(topic.size() & 0xFF);
+    if (!topic.empty()) {
+        std::memcpy(out, topic.data(), topic.size());
+        out += topic.size();
+    }
+    if (q != qos::at_most_once) {
+        *out++ = static_cast<char>(packet_id >> 8);
+        *out++ = static_cast<char>(packet_id & 0xFF);
+    }
+    if (version == protocol_version::v5) {
+        *out = 0; // property length 0
+    }
+}
+
 void encode_publish_head(
         const publish& p, std::size_t payload_size, protocol_version version, std::string& out) {
     const bool v5 = version == protocol_version::v5;
     if (no_publish_properties(p.props)) {
-        // One pass, sizes known: topic, packet id, and (v5) an empty property list.
-        const std::size_t body = 2 + p.topic.size() + (p.qos != qos::at_most_once ? 2 : 0) + (v5 ? 1 : 0);
-        const auto remaining = static_cast<std::uint32_t>(body + payload_size);
-        out.reserve(out.size() + 1 + detail::varint_size(remaining) + body);
-        detail::writer w(out);
-        w.u8(detail::publish_first_byte(p));
-        w.varint(remaining);
-        w.str(p.topic);
-        if (p.qos != qos::at_most_once) {
-            w.u16(p.packet_id);
-        }
-        if (v5) {
-            w.u8(0); // property length 0
-        }
+        const std::size_t n = plain_publish_head_size(p.topic.size(), p.qos, payload_size, version);
+        const std::size_t at = out.size();
+        out.resize(at + n);
+        write_plain_publish_head(
+                p.topic,
+                p.qos,
+                p.retain,
+                p.dup,
+                p.packet_id,
+                payload_size,
+                version,
+                out.data() + at);
         return;
     }
     detail::writer counter;

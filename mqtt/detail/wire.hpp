@@ -248,5 +248,6 @@ void write_body(const unsubscribe& p, bool v5, writer& w);
 void write_body(const unsuback& p, bool v5, writer& w);
 
 std::uint8_t publish_first_byte(const publish& p) noexcept;
+std::uint8_t publish_first_byte(qos q, bool dup, bool retain) noexcept;
 
 } // namespace thinggate::mqtt::detail

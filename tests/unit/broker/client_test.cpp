@@ -1192,6 +1192,58 @@ TEST_CASE("backpressure: while a connected subscriber's queue is over a quarter 
     CHECK(f.b.stats().dropped == 0);
 }
 
+TEST_CASE("backpressure: the held PUBACKs of several publishers, on one shard or two, all go out "
+          "in order "
+          "once the subscriber drains") {
+    for (const std::uint32_t shards : {1u, 2u}) {
+        CAPTURE(shards);
+        broker::options o;
+        o.lim.max_queued_messages = 8; // high water 2, low water 1
+        fixture f(o, shards);
+        peer sub(f.b, f.rt, 0);
+        sub.send(connect_with_window("sub", 1));
+        sub.first<mqtt::connack>();
+        sub.subscribe("t", qos::at_least_once);
+        constexpr int n = 4;
+        std::vector<std::unique_ptr<peer>> pubs;
+        for (int k = 0; k < n; ++k) {
+            pubs.push_back(
+                    std::make_unique<peer>(f.b, f.rt, static_cast<broker::shard_id>(k % shards)));
+            pubs.back()->connect("pub-" + std::to_string(k));
+        }
+        std::vector<std::string> expected;
+        for (int k = 0; k < n; ++k) {
+            for (std::uint16_t i = 1; i <= 2; ++i) {
+                expected.push_back(std::to_string(k) + "/" + std::to_string(i));
+                pubs[k]->publish("t", expected.back(), qos::at_least_once, false, i);
+            }
+        }
+        std::vector<std::vector<std::uint16_t>> acks(n);
+        std::size_t held = 0;
+        for (int k = 0; k < n; ++k) {
+            acks[k] = puback_ids(pubs[k]->received());
+            held += 2 - acks[k].size();
+        }
+        CHECK(held >= 4); // several publishers wait for the same subscriber
+        std::vector<std::string> delivered;
+        for (std::size_t round = 0; round < expected.size(); ++round) {
+            auto got = publishes(sub.received());
+            REQUIRE(got.size() == 1); // window 1
+            delivered.push_back(got[0].payload);
+            sub.send(mqtt::puback{got[0].packet_id, reason_code::success, {}});
+            for (int k = 0; k < n; ++k) {
+                const auto more = puback_ids(pubs[k]->received());
+                acks[k].insert(acks[k].end(), more.begin(), more.end());
+            }
+        }
+        CHECK(delivered == expected);
+        for (int k = 0; k < n; ++k) {
+            CHECK(acks[k] == std::vector<std::uint16_t>{1, 2});
+        }
+        CHECK(f.b.stats().dropped == 0);
+    }
+}
+
 TEST_CASE("backpressure: a subscriber that stops acknowledging holds PUBACKs at most max_ack_delay_ms") {
     broker::options o;
     o.lim.max_queued_messages = 8;
@@ -1212,4 +1264,42 @@ TEST_CASE("backpressure: a subscriber that stops acknowledging holds PUBACKs at 
     sub.drop();
     pub.publish("t", "5", qos::at_least_once, false, 5);
     CHECK(puback_ids(pub.received()) == std::vector<std::uint16_t>{5});
+}
+
+TEST_CASE("max_topic_levels: a PUBLISH with more levels is refused, at or under the limit it is "
+          "routed, "
+          "short topics included (empty levels count)") {
+    broker::options o;
+    o.lim.max_topic_levels = 4;
+    fixture f(o, 1);
+    peer sub(f.b, f.rt, 0);
+    peer pub(f.b, f.rt, 0);
+    sub.connect("sub");
+    pub.connect("pub");
+    sub.subscribe("#", qos::at_most_once);
+
+    struct row {
+        std::string topic;
+        bool routed;
+    };
+
+    const std::vector<row> rows{
+            {"a/b", true},        // 2 levels, shorter than the limit
+            {"///", true},        // 4 empty levels: 3 bytes, at the limit
+            {"a/b/c/d", true},    // 4 levels
+            {"////", false},      // 5 empty levels in 4 bytes
+            {"a/b/c/d/e", false}, // 5 levels
+            {"abcdefgh/x", true}, // long, 2 levels
+    };
+    std::uint16_t pid = 0;
+    for (const auto& r : rows) {
+        CAPTURE(r.topic);
+        pub.publish(r.topic, "x", qos::at_least_once, false, ++pid);
+        const auto got = pub.received();
+        REQUIRE(got.size() == 1);
+        const auto& ack = std::get<mqtt::puback>(got[0]);
+        CHECK(ack.packet_id == pid);
+        CHECK(ack.reason == (r.routed ? reason_code::success : reason_code::topic_name_invalid));
+        CHECK(test::publishes(sub.received()).size() == (r.routed ? 1u : 0u));
+    }
 }

@@ -129,3 +129,48 @@ TEST_CASE("PUBLISH topic names: a '+' or '#' at any position is malformed, both 
         }
     }
 }
+
+TEST_CASE("PUBLISH topic names: UTF-8, U+0000 and wildcards at any position, both decoders agree "
+          "[MQTT-1.5.4-1] [MQTT-1.5.4-2] [MQTT-3.3.2-2]") {
+    const auto v = protocol_version::v5;
+    struct insert {
+        std::string bytes;
+        bool ok;
+    };
+    const std::vector<insert> inserts{
+            {"\xC3\xA9", true},          // é
+            {"\xE2\x82\xAC", true},      // €
+            {"\xF0\x9F\x98\x80", true},  // U+1F600
+            {std::string(1, '\0'), false},
+            {"\x80", false},             // stray continuation byte
+            {"\xC0\x80", false},         // overlong NUL
+            {"\xED\xA0\x80", false},     // surrogate
+            {"\xC3", false},             // cut short
+            {"\xC3\xA9+", false},        // a wildcard after a multi-byte character
+            {"#", false},
+    };
+    for (std::size_t len = 0; len <= 20; ++len) {
+        for (std::size_t pos = 0; pos <= len; ++pos) {
+            for (const auto& ins : inserts) {
+                publish p;
+                p.topic = std::string(len, 'a');
+                p.topic.insert(pos, ins.bytes);
+                p.payload = "x";
+                std::string w;
+                encode(p, v, w);
+                publish_view view;
+                boost::system::result<packet> owned = make_error_code(reason_code::unspecified_error);
+                const reason_code rc = both_ways(w, v, view, owned);
+                CAPTURE(len);
+                CAPTURE(pos);
+                CHECK(owned.has_value() == ins.ok);
+                CHECK((rc == reason_code::success) == ins.ok);
+                if (!ins.ok) {
+                    CHECK(rc == reason_code::malformed_packet);
+                } else {
+                    CHECK(view.topic == p.topic);
+                }
+            }
+        }
+    }
+}
