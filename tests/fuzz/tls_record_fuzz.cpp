@@ -26,26 +26,7 @@
 
 #include "transport/tls_record.hpp"
 
-namespace thinggate::transport::detail {
-
-/// Records the client would seal that seal() does not make (padding, any inner type).
-struct tls_record_test_access {
-    static std::size_t seal_inner(
-            tls_record& r,
-            std::uint8_t type,
-            std::span<const std::uint8_t> content,
-            std::size_t padding,
-            std::uint8_t* out) {
-        const std::span<const std::uint8_t> piece = content;
-        return r.seal_record(type, {&piece, 1}, content.size(), padding, out);
-    }
-
-    static std::size_t key_update(tls_record& r, bool requested, std::uint8_t* out) {
-        return r.seal_key_update(requested, out);
-    }
-};
-
-} // namespace thinggate::transport::detail
+#include "tests/unit/transport/tls_record_access.hpp"
 
 namespace {
 

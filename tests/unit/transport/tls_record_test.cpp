@@ -76,27 +76,7 @@ extern "C" int __sanitizer_install_malloc_and_free_hooks(
 #define TLS_RECORD_TEST_COUNTS_ALLOCATIONS 1
 #endif
 
-namespace thinggate::transport::detail {
-
-/// Records no well-behaved peer sends (padding, odd inner types), sealed as `r` seals.
-struct tls_record_test_access {
-    static std::size_t seal_inner(
-            tls_record& r,
-            std::uint8_t type,
-            std::span<const std::uint8_t> content,
-            std::size_t padding,
-            std::uint8_t* out) {
-        const std::span<const std::uint8_t> piece = content;
-        return r.seal_record(type, {&piece, 1}, content.size(), padding, out);
-    }
-
-    /// Our KeyUpdate, as seal() writes it when it is due.
-    static std::size_t key_update(tls_record& r, bool requested, std::uint8_t* out) {
-        return r.seal_key_update(requested, out);
-    }
-};
-
-} // namespace thinggate::transport::detail
+#include "tests/unit/transport/tls_record_access.hpp"
 
 namespace {
 
