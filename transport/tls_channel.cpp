@@ -664,27 +664,40 @@ void tls_channel::queue_control() {
     flush_spill();
 }
 
-bool tls_channel::flush_spill() {
-    while (spill_off_ < spill_.size()) {
+bool tls_channel::send_some(const std::uint8_t*& p, std::size_t& len) {
+    while (len > 0) {
         if (fd_ < 0) {
             error_ = "closed";
             failed_ = true;
             return false;
         }
-        ssize_t r =
-                ::send(fd_, spill_.data() + spill_off_, spill_.size() - spill_off_, MSG_NOSIGNAL);
+        ssize_t r = ::send(fd_, p, len, MSG_NOSIGNAL);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return true;
+                return true; // the rest waits for the socket
             }
             error_ = std::strerror(errno);
             failed_ = true;
             return false;
         }
-        spill_off_ += static_cast<std::size_t>(r);
+        p += r;
+        len -= static_cast<std::size_t>(r);
+    }
+    return true;
+}
+
+bool tls_channel::flush_spill() {
+    const std::uint8_t* p = spill_.data() + spill_off_;
+    std::size_t len = spill_.size() - spill_off_;
+    if (!send_some(p, len)) {
+        return false;
+    }
+    spill_off_ = spill_.size() - len;
+    if (len > 0) {
+        return true;
     }
     std::vector<std::uint8_t>().swap(spill_); // an idle connection holds no output buffer
     spill_off_ = 0;
@@ -708,21 +721,8 @@ asio::awaitable<bool> tls_channel::drain_spill() {
 
 asio::awaitable<bool> tls_channel::send_batch(const std::uint8_t* p, std::size_t len) {
     if (!output_pending()) {
-        while (len > 0) {
-            ssize_t r = ::send(fd_, p, len, MSG_NOSIGNAL);
-            if (r < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    break;
-                }
-                error_ = std::strerror(errno);
-                failed_ = true;
-                co_return false;
-            }
-            p += r;
-            len -= static_cast<std::size_t>(r);
+        if (!send_some(p, len)) {
+            co_return false;
         }
         if (len == 0) {
             co_return true;

@@ -137,6 +137,9 @@ private:
     tls_status record_failure();
     void queue_output(const std::uint8_t* p, std::size_t len);
     void queue_control();
+    /// Sends from `p` until the socket would block (p and len advance); false on an error
+    /// (error_, failed_ set).
+    bool send_some(const std::uint8_t*& p, std::size_t& len);
     bool flush_spill();
     boost::asio::awaitable<bool> drain_spill();
     boost::asio::awaitable<bool> send_batch(const std::uint8_t* p, std::size_t len);
